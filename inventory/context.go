@@ -1,0 +1,129 @@
+package inventory
+
+import (
+	"sort"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+)
+
+// envFunc builds the env("NAME") function. A redacting env function returns
+// a placeholder instead of the value, so that what plans and logs show never
+// holds a secret.
+func envFunc(getenv func(string) string, redact bool) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "name", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			name := args[0].AsString()
+			if redact {
+				return cty.StringVal("(env " + name + ")"), nil
+			}
+			return cty.StringVal(getenv(name)), nil
+		},
+	})
+}
+
+func (b *builder) envOnlyContext() *hcl.EvalContext {
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc(b.loader.getenv, false)}}
+}
+
+// baseContext is what every expression sees: cluster, vars and env().
+func (b *builder) baseContext() *hcl.EvalContext {
+	c := b.inv.Cluster
+	return &hcl.EvalContext{
+		Variables: map[string]cty.Value{
+			"cluster": cty.ObjectVal(map[string]cty.Value{
+				"name":    cty.StringVal(c.Name),
+				"product": cty.StringVal(c.Product),
+				"version": cty.StringVal(c.Version.String()),
+				"home":    cty.StringVal(c.Home),
+			}),
+			"vars": stringMap(c.Vars),
+		},
+		Functions: map[string]function.Function{"env": envFunc(b.loader.getenv, false)},
+	}
+}
+
+// nodeContexts returns the context for one node's expressions, and the same
+// context with env() redacted for display.
+func (b *builder) nodeContexts(n *Node) (real, display *hcl.EvalContext) {
+	vars := map[string]string{}
+	for k, v := range b.inv.Cluster.Vars {
+		vars[k] = v
+	}
+	for k, v := range n.Vars {
+		vars[k] = v
+	}
+	nodeVal := cty.ObjectVal(map[string]cty.Value{
+		"name":    cty.StringVal(n.Name),
+		"host":    cty.StringVal(n.Host),
+		"profile": cty.StringVal(n.Profile),
+		"home":    cty.StringVal(n.Home),
+		"offset":  cty.NumberIntVal(int64(n.Offset)),
+		"port":    cty.NumberIntVal(int64(n.SSH.EffectivePort())),
+		"user":    cty.StringVal(n.SSH.User),
+		"vars":    stringMap(n.Vars),
+	})
+	mk := func(redact bool) *hcl.EvalContext {
+		ctx := b.baseContext()
+		ctx.Variables["node"] = nodeVal
+		ctx.Variables["vars"] = stringMap(vars)
+		ctx.Functions["env"] = envFunc(b.loader.getenv, redact)
+		return ctx
+	}
+	return mk(false), mk(true)
+}
+
+func stringMap(m map[string]string) cty.Value {
+	if len(m) == 0 {
+		return cty.EmptyObjectVal
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	vals := map[string]cty.Value{}
+	for _, k := range keys {
+		vals[k] = cty.StringVal(m[k])
+	}
+	return cty.ObjectVal(vals)
+}
+
+// attrRange returns the range of an attribute's value in a native-syntax
+// body, or the body's range when the attribute is absent.
+func attrRange(body hcl.Body, name string) *hcl.Range {
+	if sb, ok := body.(*hclsyntax.Body); ok {
+		if a, ok := sb.Attributes[name]; ok {
+			r := a.Expr.Range()
+			return &r
+		}
+	}
+	r := body.MissingItemRange()
+	return &r
+}
+
+// tupleElems returns the element expressions of a list attribute written
+// as a literal, for per-element diagnostics.
+func tupleElems(body hcl.Body, name string) []hcl.Expression {
+	sb, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return nil
+	}
+	a, ok := sb.Attributes[name]
+	if !ok {
+		return nil
+	}
+	t, ok := a.Expr.(*hclsyntax.TupleConsExpr)
+	if !ok {
+		return nil
+	}
+	out := make([]hcl.Expression, len(t.Exprs))
+	for i, e := range t.Exprs {
+		out[i] = e
+	}
+	return out
+}

@@ -1,0 +1,142 @@
+package inventory
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+)
+
+// Loader reads inventories and keeps their sources, so diagnostics can be
+// rendered with the offending lines.
+type Loader struct {
+	parser *hclparse.Parser
+	// Getenv resolves env("X") calls; os.Getenv when nil.
+	Getenv func(string) string
+	// Home is the directory "~" expands to; the user's home when empty.
+	Home string
+}
+
+// NewLoader returns a Loader with an empty source cache.
+func NewLoader() *Loader { return &Loader{parser: hclparse.NewParser()} }
+
+// Files returns every source file parsed so far, for rendering diagnostics.
+func (l *Loader) Files() map[string]*hcl.File { return l.parser.Files() }
+
+// Load reads an inventory from an .hcl file or from every *.hcl file in a
+// directory (in name order), checks it and resolves every node. The
+// inventory is nil when diags has errors; warnings come with a usable
+// inventory.
+func (l *Loader) Load(path string) (*Inventory, hcl.Diagnostics) {
+	files, diags := inventoryFiles(path)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	var srcs []source
+	for _, name := range files {
+		f, d := l.parser.ParseHCLFile(name)
+		diags = append(diags, d...)
+		if f != nil {
+			srcs = append(srcs, source{name: name, dir: filepath.Dir(name), file: f})
+		}
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	b := &builder{loader: l, srcs: srcs, inv: &Inventory{Path: path, Profiles: map[string]*Profile{}}}
+	diags = append(diags, b.build()...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	b.inv.Digest = b.digest()
+	return b.inv, diags
+}
+
+type source struct {
+	name string
+	dir  string
+	file *hcl.File
+}
+
+// inventoryFiles lists the files an inventory path stands for.
+func inventoryFiles(path string) ([]string, hcl.Diagnostics) {
+	st, err := os.Stat(path)
+	if err != nil {
+		detail := fmt.Sprintf("Could not read %s: %v. Pass the inventory with -i PATH (a .hcl file or a directory of them), set DROVER_INVENTORY, or create ./drover.hcl.", path, err)
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Inventory not found", Detail: detail}}
+	}
+	if !st.IsDir() {
+		return []string{path}, nil
+	}
+	matches, err := filepath.Glob(filepath.Join(path, "*.hcl"))
+	if err != nil || len(matches) == 0 {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "No inventory files",
+			Detail:   fmt.Sprintf("The directory %s holds no *.hcl file. Point -i at an .hcl file or at a directory that holds some.", path),
+		}}
+	}
+	sort.Strings(matches)
+	return matches, nil
+}
+
+// digest hashes the inventory sources and the managed files they name, so a
+// plan can tell when either changed.
+func (b *builder) digest() string {
+	h := sha256.New()
+	for _, s := range b.srcs {
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(s.name), len(s.file.Bytes))
+		h.Write(s.file.Bytes)
+	}
+	for _, n := range b.inv.Nodes {
+		for _, f := range n.Files {
+			fmt.Fprintf(h, "%s\x00%s\x00%d\x00", n.Name, f.Path, len(f.Content))
+			h.Write(f.Content)
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// expandPath makes a local path absolute: "~" is the user's home and a
+// relative path is relative to the folder of the file that holds it.
+func (l *Loader) expandPath(dir, p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		home := l.Home
+		if home == "" {
+			home, _ = os.UserHomeDir()
+		}
+		p = filepath.Join(home, strings.TrimPrefix(p, "~"))
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	return filepath.Clean(p)
+}
+
+func (l *Loader) getenv(name string) string {
+	if l.Getenv != nil {
+		return l.Getenv(name)
+	}
+	return os.Getenv(name)
+}
+
+// hashFile returns the hex sha256 of a local file.
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

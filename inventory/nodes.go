@@ -1,0 +1,223 @@
+package inventory
+
+import (
+	"regexp"
+	"slices"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// profileSpec is a checked profile block whose per-node values are still
+// expressions.
+type profileSpec struct {
+	block  *hcl.Block
+	dir    string
+	health []*healthSpec
+	hooks  []*hookSpec
+	files  []*fileSpec
+}
+
+type healthSpec struct {
+	kind  string
+	raw   rawHealth
+	block *hcl.Block
+}
+
+type hookSpec struct {
+	event string
+	raw   rawHook
+	block *hcl.Block
+}
+
+type fileSpec struct {
+	path     string
+	source   string
+	template bool
+	mode     uint32
+	block    *hcl.Block
+}
+
+var nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+func (b *builder) profileBlocks() map[string]*profileSpec {
+	specs := map[string]*profileSpec{}
+	for _, lp := range b.profiles {
+		blk := lp.v
+		name := blk.Labels[0]
+		if !b.inv.Defaults.ValidProfile(name) {
+			b.errorf(blk.LabelRanges[0].Ptr(), "Unknown profile", "%s", b.unknownProfileDetail(name))
+			continue
+		}
+		if prev, ok := specs[name]; ok {
+			b.errorf(blk.DefRange.Ptr(), "Duplicate profile block",
+				"Profile %q was already configured at %s. Merge the two blocks into one.", name, prev.block.DefRange)
+			continue
+		}
+		spec := b.profileSpec(blk, lp.dir)
+		specs[name] = spec
+		p := &Profile{Name: name, DeclRange: blk.DefRange}
+		b.inv.Profiles[name] = p
+		content, d := blk.Body.Content(profileSchema)
+		b.diags = append(b.diags, d...)
+		if a, ok := content.Attributes["max_unavailable"]; ok {
+			if amt, ok := b.amount(a.Expr, "max_unavailable"); ok {
+				p.MaxUnavailable, p.MaxUnavailableSet = amt, true
+			}
+		}
+	}
+	b.specs = specs
+	return specs
+}
+
+// profileSpec checks the health, hook and file blocks of a profile.
+func (b *builder) profileSpec(blk *hcl.Block, dir string) *profileSpec {
+	spec := &profileSpec{block: blk, dir: dir}
+	content, _ := blk.Body.Content(profileSchema) // errors are reported by the caller
+	if content == nil {
+		return spec
+	}
+	for _, hb := range content.Blocks {
+		switch hb.Type {
+		case "health":
+			if h := b.healthSpec(hb); h != nil {
+				spec.health = append(spec.health, h)
+			}
+		case "hook":
+			if h := b.hookSpec(hb); h != nil {
+				spec.hooks = append(spec.hooks, h)
+			}
+		case "file":
+			if f := b.fileSpec(hb, dir, spec.files); f != nil {
+				spec.files = append(spec.files, f)
+			}
+		}
+	}
+	return spec
+}
+
+func (b *builder) nodeBlocks() {
+	seen := map[string]*hcl.Block{}
+	for i, ln := range b.nodes {
+		blk := ln.v
+		name := blk.Labels[0]
+		if !nodeNameRe.MatchString(name) {
+			b.errorf(blk.LabelRanges[0].Ptr(), "Invalid node name",
+				"Node name %q must start with a letter or digit and hold only letters, digits, '.', '_' and '-' (it is used in --limit selectors and file names).", name)
+			continue
+		}
+		if prev, ok := seen[name]; ok {
+			b.errorf(blk.LabelRanges[0].Ptr(), "Duplicate node",
+				"A node named %q was already defined at %s. Node names must be unique: rename one of the two.", name, prev.DefRange)
+			continue
+		}
+		seen[name] = blk
+		if n := b.node(blk, ln.dir, i); n != nil {
+			b.inv.Nodes = append(b.inv.Nodes, n)
+		}
+	}
+	if len(b.nodes) == 0 {
+		b.warnf(b.clusterBlock.DefRange.Ptr(), "No nodes",
+			"The inventory defines no node blocks, so there is nothing to update. Add one per server, for example:\n\nnode \"gw-1\" {\n  profile = \"gateway-worker\"\n  host    = \"10.0.0.21\"\n}")
+	}
+}
+
+func (b *builder) node(blk *hcl.Block, dir string, index int) *Node {
+	var raw rawNode
+	if !b.decode(blk.Body, b.ctx, &raw) {
+		return nil
+	}
+	n := &Node{Name: blk.Labels[0], Home: b.inv.Cluster.Home, Index: index, DeclRange: blk.DefRange, Vars: raw.Vars}
+	ok := true
+	switch {
+	case raw.Profile == nil:
+		b.errorf(blk.DefRange.Ptr(), "Missing profile",
+			"Node %q has no profile. Add one of the profiles of API Manager %s, for example profile = %q. Valid profiles: %s.",
+			n.Name, b.inv.Cluster.Version, GatewayWorker, joinQuoted(b.inv.Defaults.Profiles))
+		ok = false
+	case !b.inv.Defaults.ValidProfile(*raw.Profile):
+		b.errorf(attrRange(blk.Body, "profile"), "Unknown profile", "%s", b.unknownProfileDetail(*raw.Profile))
+		ok = false
+	default:
+		n.Profile = *raw.Profile
+	}
+	if raw.Host == nil || *raw.Host == "" {
+		b.errorf(blk.DefRange.Ptr(), "Missing host",
+			"Node %q has no host. Add the address drover connects to over SSH, for example host = \"10.0.0.21\".", n.Name)
+		ok = false
+	} else {
+		n.Host = *raw.Host
+	}
+	if raw.Home != nil {
+		if h, good := b.checkHome(*raw.Home, attrRange(blk.Body, "home")); good {
+			n.Home = h
+		} else {
+			ok = false
+		}
+	}
+	if raw.Offset != nil {
+		if *raw.Offset < 0 || 9763+*raw.Offset > 65535 {
+			b.errorf(attrRange(blk.Body, "offset"), "Invalid offset",
+				"offset %d must be between 0 and %d: it shifts every WSO2 port (9443, 9763, ...) and they must stay below 65536.", *raw.Offset, 65535-9763)
+			ok = false
+		}
+		n.Offset = *raw.Offset
+	}
+	base := SSH{HostKeyPolicy: HostKeyStrict, ConnectTimeout: DefaultConnectTimeout}
+	if b.sshBlock != nil {
+		base = b.resolveSSH(base, b.sshBlock.v, b.sshBody(), b.sshBlock.dir)
+	}
+	n.SSH = b.resolveSSH(base, raw.ssh(), blk.Body, dir)
+	if !ok {
+		return nil
+	}
+	b.resolveNode(n, b.specs[n.Profile])
+	return n
+}
+
+// sshBody returns the body of the ssh block, for diagnostics ranges.
+func (b *builder) sshBody() hcl.Body {
+	for _, s := range b.srcs {
+		content, _, _ := s.file.Body.PartialContent(rootSchema)
+		for _, blk := range content.Blocks {
+			if blk.Type == "ssh" {
+				return blk.Body
+			}
+		}
+	}
+	return nil
+}
+
+// crossChecks look at the inventory as a whole.
+func (b *builder) crossChecks() {
+	inv := b.inv
+	if b.rolloutBlock != nil {
+		for _, n := range inv.Nodes {
+			if !slices.Contains(inv.Rollout.Order, n.Profile) {
+				b.errorf(attrRange(b.nodeBlock(n).Body, "profile"), "Profile not in rollout order",
+					"Node %q has profile %q, which rollout.order (%s) leaves out, so it would never be updated. Add %q to rollout.order.",
+					n.Name, n.Profile, joinQuoted(inv.Rollout.Order), n.Profile)
+			}
+		}
+	}
+	for name, p := range inv.Profiles {
+		if len(inv.NodesOf(name)) == 0 {
+			b.warnf(p.DeclRange.Ptr(), "Profile without nodes",
+				"No node has profile %q, so this block has no effect. Check the nodes' profile names.", name)
+		}
+	}
+	seen := map[string]*Node{}
+	for _, n := range inv.Nodes {
+		key := n.Address()
+		if prev, ok := seen[key]; ok {
+			rng := attrRange(b.nodeBlock(n).Body, "host")
+			b.warnf(rng, "Two nodes at one address",
+				"Nodes %q and %q both connect to %s; unless they are distinct products on one host with different homes, one of them is probably a copy-paste mistake.", prev.Name, n.Name, key)
+			continue
+		}
+		seen[key] = n
+	}
+}
+
+func (b *builder) nodeBlock(n *Node) *hcl.Block {
+	return b.nodes[n.Index].v
+}
