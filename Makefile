@@ -1,0 +1,41 @@
+# drover: the two commands that matter are `make demo` and `make test`.
+
+GO       ?= go
+BIN      := bin/drover
+PKGS     := ./...
+# staticcheck is pinned and run through `go run`, so nothing has to be installed by hand.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build test test-short bench lint fmt demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/drover
+
+## test: every tier (unit, in-process SSH, real OpenSSH sshd), the fuzz seed corpora, and the demo.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 -timeout 8m $(PKGS)
+
+## test-short: the quick tiers only (skips the real-sshd tier).
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+## bench: benchmarks, including drover against OpenSSH on this machine (printed as ratios).
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./transport/... ./tasks/...
+
+lint:
+	@out=$$(gofmt -l cmd inventory transport tasks examples 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+fmt:
+	gofmt -w cmd inventory transport tasks examples
+
+demo: build
+	@echo "make demo arrives with the lab (issue 6)"; exit 1
+
+clean:
+	rm -rf bin
