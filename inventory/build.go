@@ -22,7 +22,11 @@ type builder struct {
 	ctx   *hcl.EvalContext
 
 	clusterBlock *hcl.Block
-	sshBlock     *located[rawSSH]
+	sshBlock     *hcl.Block
+	sshRaw       *located[rawSSH]
+	// sshBase is the ssh block laid over the built-in defaults, resolved
+	// once so that its problems are reported once.
+	sshBase      SSH
 	updateBlock  *hcl.Block
 	rolloutBlock *hcl.Block
 	profiles     []*located[*hcl.Block]
@@ -69,19 +73,44 @@ func (b *builder) build() hcl.Diagnostics {
 	b.globals()
 	b.update()
 	b.rollout()
+	b.sshDefaults()
 	b.profileBlocks()
 	b.nodeBlocks()
 	if !b.diags.HasErrors() {
 		b.crossChecks()
 	}
-	return b.diags
+	return dedupe(b.diags)
+}
+
+// dedupe drops repeated diagnostics: an expression shared by a profile's
+// nodes is evaluated once per node, but a mistake in it is one mistake.
+func dedupe(diags hcl.Diagnostics) hcl.Diagnostics {
+	type key struct {
+		sev             hcl.DiagnosticSeverity
+		summary, detail string
+		subject         hcl.Range
+	}
+	seen := map[key]bool{}
+	out := diags[:0:0]
+	for _, d := range diags {
+		k := key{sev: d.Severity, summary: d.Summary, detail: d.Detail}
+		if d.Subject != nil {
+			k.subject = *d.Subject
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, d)
+	}
+	return out
 }
 
 // collect sorts the top-level blocks of every file by type and reports
 // duplicates of the blocks that may appear once.
 func (b *builder) collect() {
 	var sshDir string
-	var sshBlk, clusterFirst *hcl.Block
+	var clusterFirst *hcl.Block
 	for _, s := range b.srcs {
 		content, d := s.file.Body.Content(rootSchema)
 		b.diags = append(b.diags, d...)
@@ -109,8 +138,9 @@ func (b *builder) collect() {
 				}
 				clusterFirst = blk
 			case "ssh":
-				b.once(&sshBlk, blk)
-				sshDir = s.dir
+				if b.once(&b.sshBlock, blk) {
+					sshDir = s.dir
+				}
 			case "update":
 				b.once(&b.updateBlock, blk)
 			case "rollout":
@@ -123,10 +153,10 @@ func (b *builder) collect() {
 		}
 	}
 	b.clusterBlock = clusterFirst
-	if sshBlk != nil {
+	if b.sshBlock != nil {
 		var raw rawSSH
-		if b.decode(sshBlk.Body, b.envOnlyContext(), &raw) {
-			b.sshBlock = &located[rawSSH]{raw, sshDir}
+		if b.decode(b.sshBlock.Body, b.envOnlyContext(), &raw) {
+			b.sshRaw = &located[rawSSH]{raw, sshDir}
 		}
 	}
 	if len(b.persist) > 1 {
@@ -139,13 +169,16 @@ func (b *builder) collect() {
 	}
 }
 
-func (b *builder) once(slot **hcl.Block, blk *hcl.Block) {
+// once keeps the first block of a kind that may appear once and reports
+// any other; it returns whether blk was kept.
+func (b *builder) once(slot **hcl.Block, blk *hcl.Block) bool {
 	if *slot != nil {
 		b.errorf(blk.DefRange.Ptr(), "Duplicate "+blk.Type+" block",
 			"Only one %s block is allowed; the first is at %s. Merge the two blocks into one.", blk.Type, (*slot).DefRange)
-		return
+		return false
 	}
 	*slot = blk
+	return true
 }
 
 // cluster reads the cluster block; without a usable cluster nothing else can
@@ -300,9 +333,9 @@ type staticExpr struct {
 }
 
 func (e *staticExpr) Value(*hcl.EvalContext) (cty.Value, hcl.Diagnostics) { return e.v, nil }
-func (e *staticExpr) Variables() []hcl.Traversal                       { return nil }
-func (e *staticExpr) Range() hcl.Range                                 { return e.rng }
-func (e *staticExpr) StartRange() hcl.Range                            { return e.rng }
+func (e *staticExpr) Variables() []hcl.Traversal                          { return nil }
+func (e *staticExpr) Range() hcl.Range                                    { return e.rng }
+func (e *staticExpr) StartRange() hcl.Range                               { return e.rng }
 
 func joinQuoted(list []string) string {
 	out := ""

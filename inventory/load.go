@@ -75,7 +75,20 @@ func inventoryFiles(path string) ([]string, hcl.Diagnostics) {
 	if !st.IsDir() {
 		return []string{path}, nil
 	}
-	matches, err := filepath.Glob(filepath.Join(path, "*.hcl"))
+	// Read the directory rather than globbing it: the path itself may hold
+	// glob characters, and a folder named x.hcl is not a file.
+	entries, err := os.ReadDir(path)
+	var matches []string
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".hcl") {
+			continue
+		}
+		name := filepath.Join(path, e.Name())
+		if st, err := os.Stat(name); err == nil && st.IsDir() { // follows symlinks
+			continue
+		}
+		matches = append(matches, name)
+	}
 	if err != nil || len(matches) == 0 {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,

@@ -8,6 +8,7 @@
 package inventory
 
 import (
+	"net"
 	"strconv"
 	"time"
 
@@ -90,13 +91,14 @@ type Amount struct {
 }
 
 // Of resolves the amount against a group of total nodes: a percentage is
-// rounded down, and the result is never below 1.
+// rounded down, the result is never below 1 and never above the group (so
+// "100%" and a count larger than the group both mean the whole group).
 func (a Amount) Of(total int) int {
 	n := a.N
 	if a.Percent {
 		n = total * a.N / 100
 	}
-	return max(n, 1)
+	return max(min(n, total), 1)
 }
 
 func (a Amount) String() string {
@@ -189,9 +191,10 @@ type Node struct {
 	DeclRange hcl.Range
 }
 
-// Address returns host:port for display.
+// Address returns host:port for display, with port 22 when none is set.
+// An IPv6 host is bracketed.
 func (n *Node) Address() string {
-	return n.Host + ":" + strconv.Itoa(n.SSH.Port)
+	return net.JoinHostPort(n.Host, strconv.Itoa(n.SSH.EffectivePort()))
 }
 
 // HooksFor returns the node's hooks for one event, in inventory order.

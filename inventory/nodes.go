@@ -3,6 +3,8 @@ package inventory
 import (
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -155,18 +157,14 @@ func (b *builder) node(blk *hcl.Block, dir string, index int) *Node {
 		}
 	}
 	if raw.Offset != nil {
-		if *raw.Offset < 0 || 9763+*raw.Offset > 65535 {
+		if *raw.Offset < 0 || *raw.Offset > 65535-9763 {
 			b.errorf(attrRange(blk.Body, "offset"), "Invalid offset",
 				"offset %d must be between 0 and %d: it shifts every WSO2 port (9443, 9763, ...) and they must stay below 65536.", *raw.Offset, 65535-9763)
 			ok = false
 		}
 		n.Offset = *raw.Offset
 	}
-	base := SSH{HostKeyPolicy: HostKeyStrict, ConnectTimeout: DefaultConnectTimeout}
-	if b.sshBlock != nil {
-		base = b.resolveSSH(base, b.sshBlock.v, b.sshBody(), b.sshBlock.dir)
-	}
-	n.SSH = b.resolveSSH(base, raw.ssh(), blk.Body, dir)
+	n.SSH = b.resolveSSH(b.sshBase, raw.ssh(), blk.Body, dir)
 	if !ok {
 		return nil
 	}
@@ -174,17 +172,12 @@ func (b *builder) node(blk *hcl.Block, dir string, index int) *Node {
 	return n
 }
 
-// sshBody returns the body of the ssh block, for diagnostics ranges.
-func (b *builder) sshBody() hcl.Body {
-	for _, s := range b.srcs {
-		content, _, _ := s.file.Body.PartialContent(rootSchema)
-		for _, blk := range content.Blocks {
-			if blk.Type == "ssh" {
-				return blk.Body
-			}
-		}
+// sshDefaults resolves the ssh block over the built-in defaults, once.
+func (b *builder) sshDefaults() {
+	b.sshBase = SSH{HostKeyPolicy: HostKeyStrict, ConnectTimeout: DefaultConnectTimeout}
+	if b.sshRaw != nil {
+		b.sshBase = b.resolveSSH(b.sshBase, b.sshRaw.v, b.sshBlock.Body, b.sshRaw.dir)
 	}
-	return nil
 }
 
 // crossChecks look at the inventory as a whole.
@@ -199,19 +192,21 @@ func (b *builder) crossChecks() {
 			}
 		}
 	}
-	for name, p := range inv.Profiles {
-		if len(inv.NodesOf(name)) == 0 {
+	for _, lp := range b.profiles { // source order, for stable output
+		name := lp.v.Labels[0]
+		if p := inv.Profiles[name]; p != nil && p.DeclRange == lp.v.DefRange && len(inv.NodesOf(name)) == 0 {
 			b.warnf(p.DeclRange.Ptr(), "Profile without nodes",
 				"No node has profile %q, so this block has no effect. Check the nodes' profile names.", name)
 		}
 	}
 	seen := map[string]*Node{}
 	for _, n := range inv.Nodes {
-		key := n.Address()
+		key := strings.ToLower(n.Host) + ":" + strconv.Itoa(n.SSH.EffectivePort())
 		if prev, ok := seen[key]; ok {
 			rng := attrRange(b.nodeBlock(n).Body, "host")
 			b.warnf(rng, "Two nodes at one address",
-				"Nodes %q and %q both connect to %s; unless they are distinct products on one host with different homes, one of them is probably a copy-paste mistake.", prev.Name, n.Name, key)
+				"Node %q connects to %s, like node %q defined at %s. Unless they are distinct products on one host with different homes, one of them is probably a copy-paste mistake: check host and port.",
+				n.Name, n.Address(), prev.Name, prev.DeclRange)
 			continue
 		}
 		seen[key] = n

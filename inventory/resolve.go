@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path"
@@ -221,6 +222,11 @@ func (b *builder) health(h *healthSpec, n *Node, ctx *hcl.EvalContext) (HealthCh
 		c.InsecureTLS = h.raw.InsecureTLS != nil && *h.raw.InsecureTLS
 	case HealthTCP:
 		c.Status, c.Port = 0, *h.raw.Port+n.Offset
+		if c.Port > 65535 {
+			b.errorf(attrRange(h.block.Body, "port"), "Invalid port",
+				"port %d plus the offset %d of node %q is %d, outside 1-65535. Write the port for offset 0; drover adds each node's offset.", *h.raw.Port, n.Offset, n.Name, c.Port)
+			return c, false
+		}
 	case HealthLog:
 		c.Status = 0
 		p, ok := b.exprString(h.raw.Pattern, ctx)
@@ -251,7 +257,7 @@ func shiftURLPort(u string, offset int) (string, error) {
 		if err != nil || port+offset > 65535 {
 			return "", fmt.Errorf("port %s of %q plus offset %d is not a valid port", p, u, offset)
 		}
-		parsed.Host = parsed.Hostname() + ":" + strconv.Itoa(port+offset)
+		parsed.Host = net.JoinHostPort(parsed.Hostname(), strconv.Itoa(port+offset))
 	}
 	return parsed.String(), nil
 }

@@ -112,10 +112,16 @@ func ParseJump(s string) (user, host string, port int, err error) {
 		rest = strings.TrimPrefix(rest, ":")
 	} else if i := strings.LastIndex(rest, ":"); i >= 0 {
 		host, rest = rest[:i], rest[i+1:]
+		if strings.Contains(host, ":") {
+			return "", "", 0, fmt.Errorf("jump host %q looks like an IPv6 address without brackets; write it as \"[addr]:port\"", s)
+		}
+		if rest == "" {
+			return "", "", 0, fmt.Errorf("jump host %q has an empty port after the colon", s)
+		}
 	} else {
 		rest = ""
 	}
-	if host == "" || strings.ContainsAny(host, " \t/") {
+	if host == "" || strings.ContainsAny(host, " \t/@") {
 		return "", "", 0, fmt.Errorf("jump host %q has no valid host name", s)
 	}
 	if rest != "" {
@@ -266,7 +272,11 @@ func (b *builder) rollout() {
 		}
 	}
 	if r.MinHealthyTime >= r.HealthTimeout {
-		b.errorf(attrRange(blk.Body, "min_healthy_time"), "Health window too short",
+		attr := "min_healthy_time"
+		if raw.MinHealthyTime == nil {
+			attr = "health_timeout"
+		}
+		b.errorf(attrRange(blk.Body, attr), "Health window too short",
 			"min_healthy_time (%s) must be shorter than health_timeout (%s): a node has to stay healthy that long within the timeout.", r.MinHealthyTime, r.HealthTimeout)
 	}
 }
@@ -283,6 +293,8 @@ func (b *builder) amount(expr hcl.Expression, name string) (Amount, bool) {
 		return Amount{}, false
 	}
 	switch {
+	case val.IsNull() || !val.IsKnown():
+		b.errorf(&rng, "Invalid "+name, "%s must be set to a value. %s", name, fix)
 	case val.Type() == cty.Number:
 		f := val.AsBigFloat()
 		n, acc := f.Int64()

@@ -1,0 +1,7 @@
+cluster "apim" {
+  version = "4.4.0"
+  home    = "/opt/wso2/wso2am-4.4.0"
+}
+update {
+  pack = "packs/wso2am-4.4.0-u1.zip"
+}

@@ -1,0 +1,14 @@
+cluster "apim" {
+  version = "4.4.0"
+  home    = "/opt/wso2/wso2am-4.4.0"
+}
+update {
+  pack = "packs/wso2am-4.4.0-u1.zip"
+}
+rollout {
+  health_timeout = "5s" # ERROR: Health window too short -- detail: must be shorter than health_timeout
+}
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.21"
+}

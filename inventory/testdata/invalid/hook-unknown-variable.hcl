@@ -1,0 +1,18 @@
+cluster "apim" {
+  version = "4.4.0"
+  home    = "/opt/wso2/wso2am-4.4.0"
+}
+update {
+  pack = "packs/wso2am-4.4.0-u1.zip"
+}
+profile "gateway-worker" {
+  hook "before_stop" { local = "./lb.sh drain ${node.hostname}" } # ERROR: Unsupported attribute
+}
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.21"
+}
+node "gw-2" {
+  profile = "gateway-worker"
+  host    = "10.0.0.22"
+}

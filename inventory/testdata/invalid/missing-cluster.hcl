@@ -1,0 +1,8 @@
+# ERROR: Missing cluster block -- detail: cluster "apim-prod" {
+update {
+  pack = "packs/wso2am-4.4.0-u1.zip"
+}
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.21"
+}

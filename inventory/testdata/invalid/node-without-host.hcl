@@ -1,0 +1,10 @@
+cluster "apim" {
+  version = "4.4.0"
+  home    = "/opt/wso2/wso2am-4.4.0"
+}
+update {
+  pack = "packs/wso2am-4.4.0-u1.zip"
+}
+node "gw-1" { # ERROR: Missing host -- detail: host = "10.0.0.21"
+  profile = "gateway-worker"
+}

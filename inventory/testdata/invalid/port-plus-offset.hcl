@@ -1,0 +1,17 @@
+cluster "apim" {
+  version = "4.4.0"
+  home    = "/opt/wso2/wso2am-4.4.0"
+}
+update {
+  pack = "packs/wso2am-4.4.0-u1.zip"
+}
+profile "gateway-worker" {
+  health "tcp" {
+    port = 65000 # ERROR: Invalid port -- detail: offset 1000 of node "gw-1"
+  }
+}
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.21"
+  offset  = 1000
+}

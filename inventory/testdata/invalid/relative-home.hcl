@@ -1,0 +1,11 @@
+cluster "apim" {
+  version = "4.4.0"
+  home    = "wso2am-4.4.0" # ERROR: Relative home -- detail: "/opt/wso2/wso2am-4.4.0"
+}
+update {
+  pack = "packs/wso2am-4.4.0-u1.zip"
+}
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.21"
+}

@@ -1,0 +1,14 @@
+cluster "apim" {
+  version = "4.4.0"
+  home    = "/opt/wso2/wso2am-4.4.0"
+}
+ssh {
+  usr = "wso2" # ERROR: Unsupported argument -- detail: Did you mean "user"?
+}
+update {
+  pack = "packs/wso2am-4.4.0-u1.zip"
+}
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.21"
+}

@@ -1,0 +1,16 @@
+cluster "apim" {
+  version = "4.4.0"
+  home    = "/opt/wso2/wso2am-4.4.0"
+}
+update {
+  pack = "packs/wso2am-4.4.0-u1.zip"
+}
+profile "gateway-worker" {
+  heath "http" { # ERROR: Unsupported block type -- detail: Did you mean "health"?
+    url = "http://127.0.0.1:9763/services/Version"
+  }
+}
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.21"
+}
