@@ -89,14 +89,15 @@ func (b *builder) resolveSSH(base SSH, raw rawSSH, body hcl.Body, dir string) SS
 	return s
 }
 
-// ParseJump splits a jump host "user@host:port" into its parts; user and
-// port may be absent ("" and 0).
+// ParseJump splits a jump host "user@host:port" (optionally written as an
+// ssh:// URI, IPv6 addresses in brackets) into its parts; user and port may
+// be absent ("" and 0).
 func ParseJump(s string) (user, host string, port int, err error) {
-	rest := s
+	rest := strings.TrimPrefix(s, "ssh://") // ProxyJump also takes ssh:// URIs
 	if i := strings.LastIndex(rest, "@"); i >= 0 {
 		user, rest = rest[:i], rest[i+1:]
-		if user == "" {
-			return "", "", 0, fmt.Errorf("jump host %q has an empty user", s)
+		if user == "" || strings.ContainsAny(user, " \t/:") {
+			return "", "", 0, fmt.Errorf("jump host %q has no valid user name", s)
 		}
 	}
 	host = rest
