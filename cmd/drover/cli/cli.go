@@ -56,7 +56,8 @@ func (e *env) run(ctx context.Context, args []string) int {
 
 func isUsage(err error) bool {
 	var ee *exitError
-	return errors.As(err, &ee) && ee.code == ExitUsage
+	var ie *inventoryError
+	return errors.As(err, &ee) && ee.code == ExitUsage && !errors.As(err, &ie)
 }
 
 func (e *env) newApp() *cli.App {

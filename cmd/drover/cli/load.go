@@ -17,7 +17,7 @@ func (e *env) loadInventory(g globals) (*inventory.Inventory, error) {
 		l.WriteDiagnostics(e.stderr, diags, g.color, 100)
 	}
 	if diags.HasErrors() {
-		return nil, &exitError{ExitUsage, fmt.Errorf("invalid inventory %s: %s", g.inventory, countDiags(diags))}
+		return nil, invalidInventory(g.inventory, diags)
 	}
 	return inv, nil
 }
@@ -34,6 +34,29 @@ func (e *env) selectNodes(g globals) (*inventory.Inventory, []*inventory.Node, e
 	}
 	return inv, nodes, nil
 }
+
+// invalidInventory is the exit-2 error of an inventory with errors; it
+// names the first error as FILE:LINE so the line can be found even when the
+// diagnostics above scrolled away.
+func invalidInventory(path string, diags hcl.Diagnostics) error {
+	msg := fmt.Sprintf("invalid inventory %s: %s", path, countDiags(diags))
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		if d.Subject != nil {
+			msg += fmt.Sprintf("; first at %s:%d: %s", d.Subject.Filename, d.Subject.Start.Line, d.Summary)
+		}
+		break
+	}
+	return &exitError{ExitUsage, &inventoryError{msg}}
+}
+
+// inventoryError is an invalid inventory: exit 2 like a usage error, but
+// without the pointer to --help.
+type inventoryError struct{ msg string }
+
+func (e *inventoryError) Error() string { return e.msg }
 
 func countDiags(diags hcl.Diagnostics) string {
 	var errs, warns int

@@ -55,7 +55,7 @@ func (e *env) runValidate(_ context.Context, g globals) error {
 		if g.json {
 			return &silentError{ExitUsage}
 		}
-		return &exitError{ExitUsage, fmt.Errorf("invalid inventory %s: %s", g.inventory, countDiags(diags))}
+		return invalidInventory(g.inventory, diags)
 	}
 	if !g.json {
 		fmt.Fprintf(e.stdout, "%s: valid (cluster %q, %s %s, %s in %s)\n", g.inventory, inv.Cluster.Name,
