@@ -102,7 +102,6 @@ func onUsageError(_ *cli.Context, err error, _ bool) error {
 	return usageErrorf("%v", err)
 }
 
-
 func globalFlags() []cli.Flag {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, Usage: "an .hcl file or a directory of them (default ./drover.hcl)", EnvVars: []string{"DROVER_INVENTORY"}},

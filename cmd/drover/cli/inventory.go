@@ -69,4 +69,3 @@ func address(user, host string, port int) string {
 	}
 	return a
 }
-
