@@ -26,17 +26,19 @@ func FuzzLoad(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// One directory for every input (inputs run one at a time in each
+	// worker process), with the files the examples name, so that seeds
+	// reach the per-node stages.
+	dir := f.TempDir()
 	template := []byte("x = \"${node.name}\"\n")
+	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
+	for _, name := range []string{"templates/gateway.toml", "templates/key-manager.toml", "templates/gw.toml"} {
+		os.WriteFile(filepath.Join(dir, name), template, 0o644)
+	}
+	path := filepath.Join(dir, "drover.hcl")
 	f.Fuzz(func(t *testing.T, src []byte) {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "drover.hcl")
 		if err := os.WriteFile(path, src, 0o644); err != nil {
 			t.Fatal(err)
-		}
-		// Files the examples name, so that seeds reach the per-node stages.
-		os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
-		for _, name := range []string{"templates/gateway.toml", "templates/key-manager.toml", "templates/gw.toml"} {
-			os.WriteFile(filepath.Join(dir, name), template, 0o644)
 		}
 		inv, diags := testLoader().Load(path)
 		if diags.HasErrors() != (inv == nil) {

@@ -44,7 +44,14 @@ func (l *Loader) Load(path string) (*Inventory, hcl.Diagnostics) {
 		f, d := l.parser.ParseHCLFile(name)
 		diags = append(diags, d...)
 		if f != nil {
-			srcs = append(srcs, source{name: name, dir: filepath.Dir(name), file: f})
+			// Paths in the file are relative to its folder; make that folder
+			// absolute so resolved paths do not depend on the working
+			// directory of later stages. Diagnostics keep the name as given.
+			dir := filepath.Dir(name)
+			if abs, err := filepath.Abs(dir); err == nil {
+				dir = abs
+			}
+			srcs = append(srcs, source{name: name, dir: dir, file: f})
 		}
 	}
 	if diags.HasErrors() {

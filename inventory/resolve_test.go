@@ -355,3 +355,19 @@ node "n" {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestRelativeInventoryPath loads through a relative path: the paths the
+// inventory resolves must still be absolute.
+func TestRelativeInventoryPath(t *testing.T) {
+	inv, _ := mustLoad(t, "../examples/apim-4.4-distributed/drover.hcl")
+	if !filepath.IsAbs(inv.Update.Pack) || !strings.HasSuffix(inv.Update.Pack, "examples/apim-4.4-distributed/packs/wso2am-4.4.0-u12.zip") {
+		t.Errorf("Pack = %q, want an absolute path beside the inventory", inv.Update.Pack)
+	}
+	gw := inv.Node("gw-1")
+	if !filepath.IsAbs(gw.Files[0].Source) || !filepath.IsAbs(gw.Hooks[0].Dir) {
+		t.Errorf("file source %q and hook dir %q must be absolute", gw.Files[0].Source, gw.Hooks[0].Dir)
+	}
+	if inv.Path != "../examples/apim-4.4-distributed/drover.hcl" {
+		t.Errorf("Path = %q, want it as given", inv.Path)
+	}
+}
