@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -23,6 +24,8 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// promptMu serialises passphrase prompts of parallel dials.
+	promptMu sync.Mutex
 }
 
 func (e *env) isTerminal(w io.Writer) bool {
@@ -80,6 +83,12 @@ func (e *env) newApp() *cli.App {
 		Commands: []*cli.Command{
 			e.newValidateCommand(),
 			e.newInventoryCommand(),
+			e.newFactsCommand(),
+			e.newPlanCommand(),
+			e.newApplyCommand(),
+			e.newStatusCommand(),
+			e.newRecoverCommand(),
+			e.newUnlockCommand(),
 			e.newVersionCommand(),
 		},
 		Action: func(c *cli.Context) error {

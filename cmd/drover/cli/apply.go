@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/drover-sh/drover/tasks"
+	"github.com/drover-sh/drover/tasks/rollout"
+	"github.com/urfave/cli/v2"
+)
+
+func (e *env) newApplyCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "apply",
+		Usage:     "perform the rolling update; without a plan file it plans, shows the plan and asks first",
+		ArgsUsage: "[PLANFILE]",
+		Description: "Locks every target node, then updates wave by wave (rollout.order), batch by batch (at most\n" +
+			"max_unavailable nodes of a profile down at once), each node behind its health gate. A failed\n" +
+			"node is rolled back (auto_rollback) and counted against failure_budget; past it no new batch\n" +
+			"starts. With PLANFILE (from `drover plan -o`), the nodes are probed again and the plan is\n" +
+			"refused (exit 3) if any of them drifted. Without it, the plan is shown and confirmed (--yes\n" +
+			"skips the question; without a terminal --yes is required).\n\n" +
+			"Ctrl-C once: nodes in flight finish (or roll back), nothing new starts, exit 130. Twice: the\n" +
+			"steps in flight stop at their next safe point; each node's journal says where it stopped, and\n" +
+			"running apply again resumes. A run record is written to .drover/runs/ beside the inventory.",
+		Action: func(c *cli.Context) error {
+			g, err := e.globals(c)
+			if err != nil {
+				return err
+			}
+			if c.NArg() > 1 {
+				return usageErrorf("apply takes at most one plan file")
+			}
+			return e.runApply(c.Context, g, c.Args().First())
+		},
+	}
+}
+
+func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
+	cl, err := e.openCluster(g)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	run := newRunID()
+	var saved *rollout.Plan
+	if planFile != "" {
+		if saved, err = readPlanFile(planFile); err != nil {
+			return err
+		}
+	}
+	p, pack, err := e.makePlan(ctx, g, cl, run)
+	if err != nil {
+		return err
+	}
+	if saved != nil {
+		if err := rollout.Drift(saved, p); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "plan %s still matches every node\n", planFile)
+	} else if !g.json {
+		renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout))
+	}
+	if p.Summary.Update == 0 {
+		if err := planErr(p); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stderr, "nothing to do: every selected node is up to date")
+		return nil
+	}
+	if p.Summary.Unreachable > 0 {
+		return refused(fmt.Errorf("%d node(s) unreachable; fix them or leave them out with --limit, then plan again", p.Summary.Unreachable))
+	}
+	if saved == nil && !g.yes {
+		ok, err := e.confirm(fmt.Sprintf("Apply this plan to %d node(s)?", p.Summary.Update))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return refused(fmt.Errorf("not confirmed; nothing changed"))
+		}
+	}
+	sink := lineSink(e.stderr, g.color)
+	if g.json {
+		sink = jsonSink(e.stdout)
+	}
+	o := cl.options(g, run, pack, sink)
+	soft := ctx
+	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelHard()
+	go secondInterrupt(soft, hard, cancelHard, sink)
+	rep, err := rollout.Apply(soft, hard, o, p)
+	if path, werr := writeRunRecord(cl.inv.Path, rep); werr == nil {
+		fmt.Fprintf(e.stderr, "run record: %s\n", path)
+	} else {
+		fmt.Fprintf(e.stderr, "warning: could not write the run record: %v\n", werr)
+	}
+	if err != nil && !g.json {
+		return err
+	}
+	if err != nil {
+		return &silentError{ExitCode(err)}
+	}
+	return nil
+}
+
+// secondInterrupt waits for the first interrupt (soft is cancelled), says
+// what happens now, and cancels hard on the second.
+func secondInterrupt(soft, hard context.Context, cancelHard func(), sink tasks.Sink) {
+	select {
+	case <-soft.Done():
+	case <-hard.Done():
+		return
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	sink.Emit(tasks.Event{Type: tasks.EventWarning, Message: "interrupted: nodes in flight finish, nothing new starts; press Ctrl-C again to stop them at their next safe point"})
+	select {
+	case <-sigs:
+		sink.Emit(tasks.Event{Type: tasks.EventWarning, Message: "interrupted again: stopping the steps in flight"})
+		cancelHard()
+	case <-hard.Done():
+	}
+}
+
+// confirm asks a yes/no question on the terminal.
+func (e *env) confirm(question string) (bool, error) {
+	f, ok := e.stdin.(*os.File)
+	if !ok || !e.isTerminal(f) {
+		return false, usageErrorf("standard input is not a terminal, so drover cannot ask for confirmation; pass --yes to apply without asking")
+	}
+	fmt.Fprintf(e.stderr, "%s [y/N] ", question)
+	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes", nil
+}
+
+// writeRunRecord saves a run's report beside the inventory.
+func writeRunRecord(invPath string, rep *rollout.Report) (string, error) {
+	dir := invPath
+	if st, err := os.Stat(invPath); err == nil && !st.IsDir() {
+		dir = filepath.Dir(invPath)
+	}
+	dir = filepath.Join(dir, ".drover", "runs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, rep.Run+".json")
+	return path, os.WriteFile(path, append(b, '\n'), 0o644)
+}

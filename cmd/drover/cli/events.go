@@ -1,0 +1,132 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drover-sh/drover/tasks"
+)
+
+// jsonSink writes one JSON object per event (apply --json on stdout).
+func jsonSink(w io.Writer) tasks.Sink {
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	return func(ev tasks.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(ev)
+	}
+}
+
+// lineSink writes one plain line per event, for logs and pipes. Progress
+// events are thinned out so a transfer does not flood the log.
+func lineSink(w io.Writer, color bool) tasks.Sink {
+	var mu sync.Mutex
+	lastProgress := map[string]time.Time{}
+	return func(ev tasks.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev.Type == tasks.EventProgress {
+			key := ev.Node + "/" + ev.Step
+			if time.Since(lastProgress[key]) < 5*time.Second && (ev.Total == 0 || ev.Done < ev.Total) {
+				return
+			}
+			lastProgress[key] = time.Now()
+		}
+		line := formatEvent(ev)
+		if line == "" {
+			return
+		}
+		if color {
+			line = colorize(ev, line)
+		}
+		fmt.Fprintf(w, "%s %s\n", ev.At.Local().Format("15:04:05"), line)
+	}
+}
+
+func formatEvent(ev tasks.Event) string {
+	node := fmt.Sprintf("%-10s", ev.Node)
+	switch ev.Type {
+	case tasks.EventRunStarted:
+		return fmt.Sprintf("run %s started: %s", ev.Run, ev.Message)
+	case tasks.EventRunFinished:
+		if ev.Error != "" {
+			return fmt.Sprintf("run %s finished in %s: %s; %s", ev.Run, ms(ev.ElapsedMS), ev.Message, ev.Error)
+		}
+		return fmt.Sprintf("run %s finished in %s: %s", ev.Run, ms(ev.ElapsedMS), ev.Message)
+	case tasks.EventWaveStarted:
+		return fmt.Sprintf("wave %d (%s) started", ev.Wave, ev.Profile)
+	case tasks.EventWaveDone:
+		return fmt.Sprintf("wave %d (%s) done: every node healthy", ev.Wave, ev.Profile)
+	case tasks.EventBatchStarted:
+		return fmt.Sprintf("wave %d batch %d: %s", ev.Wave, ev.Batch, ev.Message)
+	case tasks.EventBatchDone:
+		return ""
+	case tasks.EventNodeStarted:
+		return node + " update started"
+	case tasks.EventNodeDone:
+		return fmt.Sprintf("%s updated in %s", node, ms(ev.ElapsedMS))
+	case tasks.EventNodeFailed:
+		return fmt.Sprintf("%s FAILED (%s): %s", node, strings.ReplaceAll(ev.Message, "_", " "), ev.Error)
+	case tasks.EventNodeSkipped:
+		return fmt.Sprintf("%s skipped: %s", node, ev.Message)
+	case tasks.EventStepStarted:
+		return fmt.Sprintf("%s %-13s %s", node, ev.Step, ev.Message)
+	case tasks.EventStepDone:
+		return fmt.Sprintf("%s %-13s done (%s)", node, ev.Step, ms(ev.ElapsedMS))
+	case tasks.EventStepSkipped:
+		return fmt.Sprintf("%s %-13s skipped: %s", node, ev.Step, ev.Message)
+	case tasks.EventStepFailed:
+		return fmt.Sprintf("%s %-13s failed: %s", node, ev.Step, ev.Error)
+	case tasks.EventProgress:
+		if ev.Total > 0 {
+			return fmt.Sprintf("%s %-13s %s / %s", node, ev.Step, humanBytes(ev.Done), humanBytes(ev.Total))
+		}
+		return fmt.Sprintf("%s %-13s %s", node, ev.Step, ev.Message)
+	case tasks.EventWarning:
+		if ev.Node != "" {
+			return fmt.Sprintf("%s warning: %s", node, ev.Message)
+		}
+		return "warning: " + ev.Message
+	case tasks.EventRollback:
+		return node + " rolling back to the previous release"
+	case tasks.EventRolledBack:
+		return fmt.Sprintf("%s rolled back in %s: the previous release serves again", node, ms(ev.ElapsedMS))
+	}
+	return ev.Type + " " + ev.Node + " " + ev.Message
+}
+
+func colorize(ev tasks.Event, line string) string {
+	switch ev.Type {
+	case tasks.EventNodeFailed, tasks.EventStepFailed:
+		return "\x1b[31m" + line + "\x1b[0m"
+	case tasks.EventWarning, tasks.EventRollback:
+		return "\x1b[33m" + line + "\x1b[0m"
+	case tasks.EventNodeDone, tasks.EventWaveDone, tasks.EventRolledBack:
+		return "\x1b[32m" + line + "\x1b[0m"
+	case tasks.EventStepSkipped, tasks.EventProgress:
+		return "\x1b[2m" + line + "\x1b[0m"
+	}
+	return line
+}
+
+func ms(n int64) string {
+	return (time.Duration(n) * time.Millisecond).Round(100 * time.Millisecond).String()
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

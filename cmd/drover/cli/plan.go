@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/drover-sh/drover/tasks"
+	"github.com/drover-sh/drover/tasks/rollout"
+	"github.com/urfave/cli/v2"
+)
+
+func (e *env) newPlanCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "plan",
+		Usage:     "probe the nodes and show exactly what apply would do; change nothing",
+		ArgsUsage: " ",
+		Description: "Probes the selected nodes in parallel (read-only) and prints the rollout: waves in\n" +
+			"rollout.order, batches of at most max_unavailable nodes, and for each node its steps with what\n" +
+			"they change (bytes to push, data to persist, managed file diffs, profile optimization, hooks,\n" +
+			"health checks). -o FILE saves the plan as JSON for `drover apply FILE`, which refuses it (exit 3)\n" +
+			"when any node drifted since. --json prints the plan JSON on stdout.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the plan to `FILE` (JSON) for apply"},
+		},
+		Action: func(c *cli.Context) error {
+			g, err := e.globals(c)
+			if err != nil {
+				return err
+			}
+			return e.runPlan(c.Context, g, c.String("out"))
+		},
+	}
+}
+
+func (e *env) runPlan(ctx context.Context, g globals, out string) error {
+	cl, err := e.openCluster(g)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	p, _, err := e.makePlan(ctx, g, cl, "")
+	if err != nil {
+		return err
+	}
+	if out != "" {
+		if err := writePlanFile(out, p); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "plan written to %s; apply it with: drover apply %s\n", out, out)
+	}
+	if g.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(p)
+	}
+	renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout))
+	return planErr(p)
+}
+
+// makePlan checks the pack, probes the nodes and builds the plan.
+func (e *env) makePlan(ctx context.Context, g globals, cl *cluster, run string) (*rollout.Plan, *tasks.Pack, error) {
+	pack, err := openPack(cl.inv)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := cl.options(g, run, pack, nil)
+	if !g.json {
+		fmt.Fprintf(e.stderr, "probing %d node(s)...\n", len(cl.nodes))
+	}
+	probed := rollout.Probe(ctx, o)
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err()
+	}
+	return rollout.Make(o, probed), pack, nil
+}
+
+// planErr is exit 1 when the plan found nodes it cannot reach or update.
+func planErr(p *rollout.Plan) error {
+	if p.Summary.Unreachable+p.Summary.Blocked > 0 {
+		return &exitError{ExitFailed, fmt.Errorf("%d node(s) unreachable and %d blocked; see the warnings above", p.Summary.Unreachable, p.Summary.Blocked)}
+	}
+	return nil
+}
+
+func writePlanFile(path string, p *rollout.Plan) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write plan: %w", err)
+	}
+	return os.Rename(tmp, path)
+}
+
+func readPlanFile(path string) (*rollout.Plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErrorf("read plan: %v", err)
+	}
+	var p rollout.Plan
+	if err := json.Unmarshal(b, &p); err != nil || p.FormatVersion == 0 {
+		return nil, usageErrorf("%s is not a drover plan file (make one with: drover plan -o %s)", path, path)
+	}
+	return &p, nil
+}
+
+// renderPlan prints a plan for people.
+func renderPlan(w io.Writer, p *rollout.Plan, color bool) {
+	bold := func(s string) string {
+		if color {
+			return "\x1b[1m" + s + "\x1b[0m"
+		}
+		return s
+	}
+	fmt.Fprintf(w, "Plan for cluster %q (wso2am %s, %s)\n", p.Cluster, p.Version, p.Strategy)
+	if p.Pack != nil {
+		fmt.Fprintf(w, "Pack: %s, %s level %d, %s, sha256 %s\n", p.Pack.Path, p.Pack.Product, p.Pack.Level, humanBytes(p.Pack.Size), p.Pack.SHA256)
+	}
+	for _, wv := range p.Waves {
+		fmt.Fprintf(w, "\n%s\n", bold(fmt.Sprintf("Wave %d: %s (at most %d node(s) down at once)", wv.Number, wv.Profile, wv.MaxUnavailable)))
+		for _, b := range wv.Batches {
+			fmt.Fprintf(w, "  Batch %d: %s\n", b.Number, nodeNames(b.Nodes))
+			for _, n := range b.Nodes {
+				renderNodePlan(w, p, n)
+			}
+		}
+		for _, s := range wv.Skipped {
+			fmt.Fprintf(w, "  %s: not updated (%s: %s)\n", s.Node, s.Action, s.Reason)
+		}
+	}
+	s := p.Summary
+	fmt.Fprintf(w, "\n%s %d to update, %d up to date, %d unreachable, %d blocked; %d wave(s), %d batch(es).\n",
+		bold("Summary:"), s.Update, s.UpToDate, s.Unreachable, s.Blocked, s.Waves, s.Batches)
+	if len(p.Warnings) > 0 {
+		fmt.Fprintln(w, "Warnings:")
+		for _, wn := range p.Warnings {
+			fmt.Fprintf(w, "  - %s\n", wn)
+		}
+	}
+}
+
+func renderNodePlan(w io.Writer, p *rollout.Plan, n rollout.NodePlan) {
+	f := n.Facts
+	head := fmt.Sprintf("    %s (%s): level %d -> %d", n.Node, n.Host, f.UpdateLevel, p.TargetLevel)
+	if n.Action == rollout.ActionResume {
+		head += "; resumes: " + n.Reason
+	}
+	fmt.Fprintln(w, head)
+	for _, st := range n.Steps {
+		if st.Done {
+			fmt.Fprintf(w, "      %-13s (nothing to do: %s)\n", st.Name, st.Summary)
+			continue
+		}
+		fmt.Fprintf(w, "      %-13s %s\n", st.Name, st.Summary)
+		for _, d := range st.Details {
+			for _, line := range strings.Split(strings.TrimRight(d, "\n"), "\n") {
+				fmt.Fprintf(w, "      %-13s   %s\n", "", line)
+			}
+		}
+	}
+}
+
+func nodeNames(nps []rollout.NodePlan) string {
+	s := make([]string, len(nps))
+	for i, n := range nps {
+		s[i] = n.Node
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/drover-sh/drover/inventory"
+	"github.com/drover-sh/drover/tasks"
+	"github.com/urfave/cli/v2"
+)
+
+func (e *env) newRecoverCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "recover",
+		Usage:     "per-node recovery: --resume (finish the interrupted update) or --rollback (back to the previous release)",
+		ArgsUsage: "NODE",
+		Description: "Takes the node's lock, shows what it will do, then either finishes the interrupted update from\n" +
+			"the step after the last completed one (--resume) or returns the node to its previous release,\n" +
+			"whose data was never touched (--rollback). Both end behind the same health gate as apply.\n" +
+			"A lock left by a dead run must be broken first with `drover unlock ID --force`.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "resume", Usage: "finish the interrupted update"},
+			&cli.BoolFlag{Name: "rollback", Usage: "return to the previous release"},
+		},
+		Action: func(c *cli.Context) error {
+			g, err := e.globals(c)
+			if err != nil {
+				return err
+			}
+			if c.NArg() != 1 {
+				return usageErrorf("recover takes exactly one NODE")
+			}
+			if c.Bool("resume") == c.Bool("rollback") {
+				return usageErrorf("recover needs exactly one of --resume or --rollback")
+			}
+			return e.runRecover(c.Context, g, c.Args().First(), c.Bool("rollback"))
+		},
+	}
+}
+
+func (e *env) runRecover(ctx context.Context, g globals, name string, rollback bool) error {
+	g.limits = []string{name}
+	cl, err := e.openCluster(g)
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	var n *inventory.Node
+	for _, x := range cl.nodes {
+		if x.Name == name {
+			n = x
+		}
+	}
+	if n == nil {
+		return usageErrorf("no node named %q in the inventory", name)
+	}
+	pack, err := openPack(cl.inv)
+	if err != nil && !rollback {
+		return err
+	}
+	conn, err := cl.conns.Get(ctx, n)
+	if err != nil {
+		return err
+	}
+	run := newRunID()
+	sink := lineSink(e.stderr, g.color)
+	if g.json {
+		sink = jsonSink(e.stdout)
+	}
+	j := &tasks.Job{Inv: cl.inv, Node: n, Conn: conn, Paths: tasks.NewPaths(n.Home), Pack: pack, Run: run, Owner: owner(), Sink: sink}
+	f, err := j.Refresh(ctx)
+	if err != nil {
+		return err
+	}
+	what := ""
+	if rollback {
+		switch {
+		case !f.Previous:
+			return refused(fmt.Errorf("%s: %w; there is nothing to roll back to", n.Name, tasks.ErrNoWayBack))
+		case f.HomeExists && f.Current == "":
+			what = fmt.Sprintf("%s runs the release drover rolled back to already; start it and check its health", n.Name)
+		default:
+			what = fmt.Sprintf("stop %s (level %d), set it aside, put back the previous release (level %d), start it, health gate", n.Name, f.UpdateLevel, f.PreviousLvl)
+		}
+	} else {
+		steps, err := j.PlanNode(ctx)
+		if err != nil {
+			return err
+		}
+		what = fmt.Sprintf("finish the update of %s:", n.Name)
+		for _, s := range steps {
+			if !s.Done {
+				what += "\n  " + s.Name + ": " + s.Summary
+			}
+		}
+	}
+	fmt.Fprintln(e.stdout, what)
+	if !g.yes {
+		ok, err := e.confirm("Go ahead?")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return refused(fmt.Errorf("not confirmed; nothing changed"))
+		}
+	}
+	lk := tasks.Lock{ID: run, Owner: j.Owner}
+	lk.Since = timeNow()
+	lk.Expires = lk.Since.Add(tasks.LockTTL)
+	if err := tasks.Acquire(ctx, conn, n.Name, j.Paths, lk); err != nil {
+		return err
+	}
+	defer tasks.Release(context.WithoutCancel(ctx), conn, j.Paths, run)
+	if rollback {
+		err = j.Rollback(ctx)
+	} else {
+		err = j.Apply(ctx, cl.inv.Rollout.AutoRollback)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "%s recovered\n", n.Name)
+	return nil
+}

@@ -1,0 +1,175 @@
+package tasks
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"strings"
+)
+
+// What the operator carries from the running release into the next one
+// (wso2-facts.md). Overwritten: the operator's copy wins over the pack's.
+// Added: the operator's extra files are added, the pack's own are kept, so
+// an update that ships a newer jar or war is not undone.
+var (
+	carryOverwrite = []string{
+		"repository/conf/deployment.toml",
+		"repository/resources/security",
+		"repository/tenants",
+	}
+	carryAdd = []string{
+		"repository/components/lib",
+		"repository/components/dropins",
+		"repository/deployment/server",
+	}
+)
+
+// configDigest identifies the configuration written into a staged release:
+// the pack and every managed file's path, mode and content.
+func (j *Job) configDigest() string {
+	h := sha256.New()
+	if j.Pack != nil {
+		h.Write([]byte(j.Pack.SHA256))
+	}
+	for _, f := range j.Node.Files {
+		fmt.Fprintf(h, "\x00%s\x00%o\x00%d\x00", f.Path, f.Mode, len(f.Content))
+		h.Write(f.Content)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func configureStep() Step {
+	return Step{
+		Name: "configure",
+		Probe: func(ctx context.Context, j *Job) (Change, error) {
+			if j.switched() || (j.staged() && j.stagedState().Configured == j.configDigest()) {
+				return Change{Done: true, Summary: "configuration already applied"}, nil
+			}
+			ch := Change{Summary: "carry the operator's configuration from the running release; write managed files"}
+			for _, p := range carryOverwrite {
+				ch.Details = append(ch.Details, "carry "+p)
+			}
+			for _, p := range carryAdd {
+				ch.Details = append(ch.Details, "carry "+p+" (files the pack lacks)")
+			}
+			diffs, err := j.managedDiffs(ctx)
+			if err != nil {
+				return ch, err
+			}
+			ch.Details = append(ch.Details, diffs...)
+			return ch, nil
+		},
+		Apply: func(ctx context.Context, j *Job) error { return j.configure(ctx) },
+	}
+}
+
+func (j *Job) configure(ctx context.Context) error {
+	var b strings.Builder
+	b.WriteString(j.vars())
+	for _, p := range carryOverwrite {
+		fmt.Fprintf(&b, "if [ -d \"$H\"/%[1]s ]; then mkdir -p \"$N\"/%[1]s && cp -a \"$H\"/%[1]s/. \"$N\"/%[1]s/; elif [ -e \"$H\"/%[1]s ]; then mkdir -p \"$(dirname \"$N\"/%[1]s)\" && cp -a \"$H\"/%[1]s \"$N\"/%[1]s; fi\n", q(p))
+	}
+	for _, p := range carryAdd {
+		fmt.Fprintf(&b, "if [ -d \"$H\"/%[1]s ]; then mkdir -p \"$N\"/%[1]s && cp -a -n \"$H\"/%[1]s/. \"$N\"/%[1]s/; fi\n", q(p))
+	}
+	if _, err := sh(ctx, j.Conn, b.String()); err != nil {
+		return fmt.Errorf("carry configuration: %w", err)
+	}
+	for _, f := range j.Node.Files {
+		if err := j.writeManaged(ctx, j.Paths.Staged(), f.Path, f.Content, f.Mode); err != nil {
+			return err
+		}
+	}
+	st := j.stagedState()
+	st.Configured = j.configDigest()
+	// Optimization must run after the configuration it optimizes.
+	st.Optimized = false
+	return j.writeStagedState(ctx, st)
+}
+
+// writeManaged writes a managed file into a release through a temporary
+// name and a rename. The content travels on stdin: it may hold secrets and
+// never appears on a command line.
+func (j *Job) writeManaged(ctx context.Context, release, rel string, content []byte, mode uint32) error {
+	dst := path.Join(release, rel)
+	chmod := fmt.Sprintf("[ -e %[1]s ] && chmod --reference=%[1]s \"$t\" 2>/dev/null || chmod 0644 \"$t\"", q(dst))
+	if mode != 0 {
+		chmod = fmt.Sprintf("chmod %o \"$t\"", mode)
+	}
+	script := fmt.Sprintf("set -e\nmkdir -p %s\nt=%s.drover-tmp\ncat > \"$t\"\n%s\nmv \"$t\" %s\n", q(path.Dir(dst)), q(dst), chmod, q(dst))
+	if _, err := shIn(ctx, j.Conn, script, content); err != nil {
+		return fmt.Errorf("write %s: %w", rel, err)
+	}
+	return nil
+}
+
+// managedDiffs returns, per managed file, a unified diff of what the node
+// has now against what drover will write.
+func (j *Job) managedDiffs(ctx context.Context) ([]string, error) {
+	var out []string
+	for _, f := range j.Node.Files {
+		cur, err := sh(ctx, j.Conn, fmt.Sprintf("cat %s 2>/dev/null || true", q(path.Join(j.Paths.Home, f.Path))))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", f.Path, err)
+		}
+		d := UnifiedDiff("a/"+f.Path, "b/"+f.Path, cur, string(f.Content))
+		if d == "" {
+			out = append(out, "write "+f.Path+" (unchanged)")
+			continue
+		}
+		out = append(out, "write "+f.Path+":\n"+d)
+	}
+	return out, nil
+}
+
+func optimizeStep() Step {
+	return Step{
+		Name: "optimize",
+		Probe: func(ctx context.Context, j *Job) (Change, error) {
+			d := j.Inv.Defaults
+			if !d.HasProfileSetup(j.Node.Profile) {
+				return Change{Done: true, Summary: fmt.Sprintf("API Manager %s has no profileSetup.sh for %s", j.Inv.Cluster.Version, j.Node.Profile)}, nil
+			}
+			if j.switched() || (j.staged() && j.stagedState().Optimized) {
+				return Change{Done: true, Summary: "release already optimized for " + j.Node.Profile}, nil
+			}
+			return Change{Summary: "profileSetup.sh -Dprofile=" + j.Node.Profile + " on the staged release"}, nil
+		},
+		Apply: func(ctx context.Context, j *Job) error {
+			if err := j.profileSetup(ctx, j.Paths.Staged()); err != nil {
+				return err
+			}
+			st := j.stagedState()
+			st.Optimized = true
+			return j.writeStagedState(ctx, st)
+		},
+	}
+}
+
+// profileSetup runs bin/profileSetup.sh on a release. The script always
+// exits 0, so success is read from its output. Without
+// --skipConfigOptimization (before 3.1) it would replace deployment.toml
+// with the profile's template, so the operator's file is saved and put back.
+func (j *Job) profileSetup(ctx context.Context, release string) error {
+	prof := j.Node.Profile
+	cmd := fmt.Sprintf("cd %s/bin && sh ./profileSetup.sh -Dprofile=%s", q(release), q(prof))
+	if j.Inv.Defaults.SkipConfigOptimization {
+		cmd += " --skipConfigOptimization"
+	} else {
+		conf := q(release + "/repository/conf/deployment.toml")
+		cmd = fmt.Sprintf("cp -p %[1]s %[1]s.drover-keep && { %[2]s; rc=$?; mv -f %[1]s.drover-keep %[1]s; exit $rc; }", conf, cmd)
+	}
+	out, err := sh(ctx, j.Conn, cmd+" 2>&1")
+	if err != nil {
+		return fmt.Errorf("profileSetup.sh: %w", err)
+	}
+	switch {
+	case strings.Contains(out, "Profile is not specified properly"):
+		return fmt.Errorf("profileSetup.sh rejected profile %q: %s", prof, lastLines(out, 2))
+	case !strings.Contains(out, "Finished the optimizations"):
+		return fmt.Errorf("profileSetup.sh did not finish the optimizations: %s", lastLines(out, 3))
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drover-sh/drover/inventory"
+)
+
+// Facts is what a read-only probe learns about a node. The JSON field names
+// of the first block are fixed by the contract (facts --json, status --json).
+type Facts struct {
+	Node          string   `json:"node"`
+	Profile       string   `json:"profile"`
+	Host          string   `json:"host"`
+	Reachable     bool     `json:"reachable"`
+	Error         string   `json:"error"`
+	Version       string   `json:"version"`
+	UpdateLevel   int      `json:"update_level"`
+	Running       bool     `json:"running"`
+	Healthy       bool     `json:"healthy"`
+	DiskFreeBytes int64    `json:"disk_free_bytes"`
+	Lock          *Lock    `json:"lock"`
+	LastRun       *LastRun `json:"last_run"`
+
+	// Fields added after the contract's first set.
+	Product     string `json:"product"`
+	HomeExists  bool   `json:"home_exists"`
+	PID         int    `json:"pid,omitempty"`
+	Previous    bool   `json:"previous_kept"`
+	PreviousLvl int    `json:"previous_level,omitempty"`
+	// Current is the pack drover last switched in ("" when none).
+	Current string `json:"current_pack,omitempty"`
+	// Staged describes the release being prepared beside home.
+	Staged     *StagedState `json:"staged,omitempty"`
+	SameFS     bool         `json:"same_filesystem"`
+	MissingCmd []string     `json:"missing_tools,omitempty"`
+	// UnhealthyBecause says which default check failed.
+	UnhealthyBecause string `json:"unhealthy_because,omitempty"`
+
+	journal []Record
+}
+
+// StagedState is <state>/staged.json: how far the staged release got.
+type StagedState struct {
+	Pack       string `json:"pack"`
+	Level      int    `json:"level"`
+	Configured string `json:"configured,omitempty"` // digest of the configuration written
+	Optimized  bool   `json:"optimized,omitempty"`
+	Persisted  bool   `json:"persisted,omitempty"`
+	Exists     bool   `json:"-"`
+}
+
+// Fingerprint is what a plan file keeps of a node's facts: apply refuses
+// the plan when any of it changed.
+func (f *Facts) Fingerprint() map[string]string {
+	fp := map[string]string{
+		"reachable":    strconv.FormatBool(f.Reachable),
+		"product":      f.Product,
+		"update_level": strconv.Itoa(f.UpdateLevel),
+		"running":      strconv.FormatBool(f.Running),
+		"current_pack": f.Current,
+	}
+	if f.Lock != nil {
+		fp["lock"] = f.Lock.ID
+	} else {
+		fp["lock"] = ""
+	}
+	return fp
+}
+
+// requiredTools are the commands the procedure runs on a node.
+var requiredTools = []string{"unzip", "sha256sum", "find", "cp", "mv", "df", "du", "tail", "grep", "sort", "xargs"}
+
+// probeScript prints key=value lines (and journal lines prefixed "j:") in
+// one round trip.
+func probeScript(p Paths) string {
+	H, S := q(p.Home), q(p.State)
+	var b strings.Builder
+	fmt.Fprintf(&b, "H=%s; S=%s\n", H, S)
+	b.WriteString(`[ -d "$H" ] && echo home=1 || echo home=0
+echo "product=$(head -n1 "$H/updates/product.txt" 2>/dev/null)"
+echo "config=$(tr -d '\n\r' < "$H/updates/config.json" 2>/dev/null)"
+pid=$(tr -dc '0-9' < "$H/wso2carbon.pid" 2>/dev/null)
+echo "pid=$pid"
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && { [ ! -r "/proc/$pid/cmdline" ] || tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$H"; }; then echo running=1; else echo running=0; fi
+d=$(dirname "$H")
+echo "free=$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
+echo "lock=$(tr -d '\n' < "$S/lock/owner.json" 2>/dev/null)"
+echo "current=$(tr -d '\n' < "$S/current.json" 2>/dev/null)"
+echo "staged=$(tr -d '\n' < "$S/staged.json" 2>/dev/null)"
+[ -d "$S/staged" ] && echo stageddir=1 || echo stageddir=0
+[ -d "$S/previous" ] && echo "previous=$(tr -d '\n\r' < "$S/previous/updates/config.json" 2>/dev/null)" || echo previous=
+if [ -d "$S" ]; then sd=$S; else sd=$d; fi
+[ "$(stat -c %d "$d" 2>/dev/null)" = "$(stat -c %d "$sd" 2>/dev/null)" ] && echo samefs=1 || echo samefs=0
+missing=""
+`)
+	fmt.Fprintf(&b, "for t in %s; do command -v \"$t\" >/dev/null 2>&1 || missing=\"$missing $t\"; done\n", strings.Join(requiredTools, " "))
+	b.WriteString("echo \"missing=$missing\"\n")
+	b.WriteString(journalTailScript(p) + "\n")
+	return b.String()
+}
+
+// ProbeOptions tune Probe.
+type ProbeOptions struct {
+	// Health runs the node's default health checks once when it runs.
+	Health bool
+}
+
+// Probe reads a node's facts without changing anything.
+func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.Node, opts ProbeOptions) *Facts {
+	f := &Facts{Node: n.Name, Profile: n.Profile, Host: n.Host}
+	p := NewPaths(n.Home)
+	out, err := sh(ctx, c, probeScript(p))
+	if err != nil {
+		f.Error = err.Error()
+		return f
+	}
+	f.Reachable = true
+	parseProbe(f, out)
+	if f.Product != "" {
+		f.Version = strings.TrimPrefix(f.Product, inventory.Product+"-")
+	}
+	if opts.Health && f.Running {
+		h := &healthRun{conn: c, node: n, paths: p}
+		if reason := h.checkOnce(ctx, n.Health, 0); reason == "" {
+			f.Healthy = true
+		} else {
+			f.UnhealthyBecause = reason
+		}
+	}
+	return f
+}
+
+func parseProbe(f *Facts, out string) {
+	var jl strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		if j, ok := strings.CutPrefix(line, "j:"); ok {
+			jl.WriteString(j + "\n")
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "home":
+			f.HomeExists = v == "1"
+		case "product":
+			f.Product = strings.TrimSpace(v)
+		case "config":
+			f.UpdateLevel = levelOf(v)
+		case "pid":
+			f.PID, _ = strconv.Atoi(v)
+		case "running":
+			f.Running = v == "1"
+		case "free":
+			kb, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			f.DiskFreeBytes = kb * 1024
+		case "lock":
+			if v != "" {
+				var lk Lock
+				if json.Unmarshal([]byte(v), &lk) == nil && lk.ID != "" {
+					f.Lock = &lk
+				} else {
+					f.Lock = &Lock{ID: "(unreadable)"}
+				}
+			}
+		case "current":
+			var cur struct{ Pack string }
+			if json.Unmarshal([]byte(v), &cur) == nil {
+				f.Current = cur.Pack
+			}
+		case "staged":
+			var st StagedState
+			if v != "" && json.Unmarshal([]byte(v), &st) == nil {
+				f.Staged = &st
+			}
+		case "stageddir":
+			if f.Staged != nil {
+				f.Staged.Exists = v == "1"
+			} else if v == "1" {
+				f.Staged = &StagedState{Exists: true}
+			}
+		case "previous":
+			if v != "" {
+				f.Previous, f.PreviousLvl = true, levelOf(v)
+			}
+		case "samefs":
+			f.SameFS = v == "1"
+		case "missing":
+			f.MissingCmd = strings.Fields(v)
+		}
+	}
+	f.journal = ParseJournal(jl.String())
+	f.LastRun = LastRunOf(f.journal)
+}
+
+// levelOf reads "update-level" from the text of updates/config.json.
+func levelOf(config string) int {
+	var c map[string]any
+	if json.Unmarshal([]byte(config), &c) != nil {
+		return 0
+	}
+	switch v := c["update-level"].(type) {
+	case float64:
+		return int(v)
+	case string:
+		n, _ := strconv.Atoi(v)
+		return n
+	}
+	return 0
+}
+
+var _ = time.Now

@@ -1,0 +1,48 @@
+package tasks
+
+import (
+	"path"
+)
+
+// Paths are the remote locations drover uses for one product directory.
+// Its state lives beside home, never inside it:
+//
+//	<dirname(home)>/.drover/<basename(home)>/
+//	    lock/owner.json      the lock (mkdir is the atomic test-and-set)
+//	    journal.jsonl        every step of every run, before and after
+//	    current.json         the release drover last switched in
+//	    packs/<sha256>.zip   pushed packs
+//	    staged/              the next release, built while the old one serves
+//	    staged.json          how far the staged release got (pack, configured, optimized)
+//	    previous/            the release before the last switch, kept for rollback
+//	    failed/<run>/        a release that was rolled back, kept for inspection
+//	    backups/<run>/       in-place backups, with a sha256 manifest
+type Paths struct {
+	Home  string
+	State string
+}
+
+// NewPaths returns the layout for a product directory.
+func NewPaths(home string) Paths {
+	home = path.Clean(home)
+	return Paths{Home: home, State: path.Join(path.Dir(home), ".drover", path.Base(home))}
+}
+
+func (p Paths) Lock() string           { return path.Join(p.State, "lock") }
+func (p Paths) LockOwner() string      { return path.Join(p.State, "lock", "owner.json") }
+func (p Paths) Journal() string        { return path.Join(p.State, "journal.jsonl") }
+func (p Paths) Current() string        { return path.Join(p.State, "current.json") }
+func (p Paths) Packs() string          { return path.Join(p.State, "packs") }
+func (p Paths) Pack(sha string) string { return path.Join(p.State, "packs", sha+".zip") }
+func (p Paths) Unpack() string         { return path.Join(p.State, "unpack") }
+func (p Paths) Staged() string         { return path.Join(p.State, "staged") }
+func (p Paths) Previous() string       { return path.Join(p.State, "previous") }
+func (p Paths) Failed(run string) string {
+	return path.Join(p.State, "failed", run)
+}
+func (p Paths) Backup(run string) string { return path.Join(p.State, "backups", run) }
+
+// In returns a path inside a release directory.
+func In(release, rel string) string { return path.Join(release, rel) }
+
+func (p Paths) StagedState() string { return path.Join(p.State, "staged.json") }

@@ -1,0 +1,135 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+func persistStep() Step {
+	return Step{
+		Name: "persist",
+		Probe: func(ctx context.Context, j *Job) (Change, error) {
+			if j.switched() || (j.staged() && j.stagedState().Persisted && !j.facts.Running) {
+				return Change{Done: true, Summary: "data already persisted"}, nil
+			}
+			ch := Change{Summary: "copy the Solr index and H2 databases from the stopped release, checksums verified"}
+			sizes, err := j.persistSizes(ctx)
+			if err != nil {
+				return ch, err
+			}
+			for _, p := range j.persistPaths() {
+				if sz, ok := sizes[p]; ok {
+					ch.Details = append(ch.Details, fmt.Sprintf("%s (%s)", p, humanBytes(sz)))
+					ch.Bytes += sz
+				} else if !contains(j.Inv.OptionalPersist, p) {
+					ch.Details = append(ch.Details, p+" (absent on the node; nothing to carry)")
+				}
+			}
+			return ch, nil
+		},
+		Apply: func(ctx context.Context, j *Job) error { return j.persist(ctx) },
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (j *Job) persistSizes(ctx context.Context) (map[string]int64, error) {
+	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\" 2>/dev/null || exit 0\nfor p in "+quoteList(j.persistPaths())+"; do [ -e \"$p\" ] && printf '%s\\t' \"$p\" && du -sk \"$p\" | cut -f1; done; true")
+	if err != nil {
+		return nil, fmt.Errorf("measure persisted data: %w", err)
+	}
+	sizes := map[string]int64{}
+	for _, l := range strings.Split(out, "\n") {
+		p, kb, ok := strings.Cut(l, "\t")
+		if ok {
+			var n int64
+			fmt.Sscan(kb, &n)
+			sizes[p] = n * 1024
+		}
+	}
+	return sizes, nil
+}
+
+// persist copies the index and databases from the stopped release into the
+// staged one. Never while the server runs: a copy of a live H2 file or Solr
+// index is torn. Real copies, never links: the new server writes in place
+// and the previous release must stay untouched for rollback.
+func (j *Job) persist(ctx context.Context) error {
+	var b strings.Builder
+	b.WriteString(j.vars() + "R=\"$H\"\n" + pidScript)
+	b.WriteString("if alive; then echo \"the server is still running (PID $pid); refusing to copy live data\" >&2; exit 1; fi\n")
+	b.WriteString(`sums() { (cd "$1" && find "$2" -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1); }` + "\n")
+	fmt.Fprintf(&b, "for p in %s; do\n", quoteList(j.persistPaths()))
+	b.WriteString(`  if [ -e "$H/$p" ]; then
+    rm -rf "$N/$p"; mkdir -p "$(dirname "$N/$p")"; cp -a "$H/$p" "$N/$p"
+    a=$(sums "$H" "$p"); z=$(sums "$N" "$p")
+    printf 'sum\t%s\t%s\t%s\n' "$p" "$a" "$z"
+  fi
+done
+`)
+	out, err := sh(ctx, j.Conn, b.String())
+	if err != nil {
+		return fmt.Errorf("copy data: %w", err)
+	}
+	sums := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Split(l, "\t")
+		if len(f) != 4 || f[0] != "sum" {
+			continue
+		}
+		if f[2] != f[3] {
+			return fmt.Errorf("the copy of %s differs from the original (sha256 %s vs %s); the staged release was not switched in", f[1], f[2][:12], f[3][:12])
+		}
+		sums[f[1]] = f[2]
+	}
+	j.journal(ctx, Record{Step: "persist", Phase: PhaseNote, Detail: "copied and verified", Sums: sums})
+	st := j.stagedState()
+	st.Persisted = true
+	return j.writeStagedState(ctx, st)
+}
+
+func switchStep() Step {
+	return Step{
+		Name: "switch",
+		Probe: func(ctx context.Context, j *Job) (Change, error) {
+			if j.switched() {
+				return Change{Done: true, Summary: "the updated release is in place"}, nil
+			}
+			return Change{Summary: fmt.Sprintf("rename %s to the kept previous release and the staged release to %s", j.Paths.Home, j.Paths.Home)}, nil
+		},
+		Apply: func(ctx context.Context, j *Job) error { return j.switchRelease(ctx) },
+	}
+}
+
+// switchRelease makes the staged release the product directory with two
+// renames on one filesystem; the old release is kept as previous. Each
+// rename is safe to repeat: an interrupted switch is finished, never
+// started over.
+func (j *Job) switchRelease(ctx context.Context) error {
+	cur := fmt.Sprintf(`{"pack":%q,"level":%d,"at":%q,"run":%q}`, j.Pack.SHA256, j.Pack.Level, time.Now().UTC().Format(time.RFC3339), j.Run)
+	script := j.vars() + "R=\"$H\"\n" + pidScript + `if [ -d "$H" ] && [ -d "$N" ]; then
+  if alive; then echo "the server is running (PID $pid); refusing to switch" >&2; exit 1; fi
+  rm -rf "$P"
+  mv "$H" "$P"
+fi
+if [ ! -e "$H" ] && [ -d "$N" ]; then mv "$N" "$H"; fi
+[ -d "$H" ] || { echo "neither the staged nor the product directory is in place" >&2; exit 1; }
+printf '%s\n' ` + q(cur) + ` > "$S/current.json.tmp" && mv "$S/current.json.tmp" "$S/current.json"
+rm -f "$S/staged.json"
+`
+	if _, err := sh(ctx, j.Conn, script); err != nil {
+		return fmt.Errorf("switch: %w", err)
+	}
+	j.facts.Current, j.facts.HomeExists, j.facts.Previous, j.facts.Staged = j.Pack.SHA256, true, true, nil
+	j.facts.Running = false
+	return nil
+}

@@ -1,0 +1,252 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/drover-sh/drover/inventory"
+	"github.com/drover-sh/drover/tasks"
+	"golang.org/x/sync/errgroup"
+)
+
+// Node outcomes in a Report.
+const (
+	OutcomeDone       = "done"
+	OutcomeFailed     = "failed"
+	OutcomeRolledBack = "rolled_back"
+	OutcomeSkipped    = "skipped"
+	OutcomeNotStarted = "not_started"
+	OutcomeStopped    = "interrupted"
+)
+
+// Report is the record of a run, kept on the controller.
+type Report struct {
+	Run         string       `json:"run"`
+	Owner       string       `json:"owner"`
+	Cluster     string       `json:"cluster"`
+	Started     time.Time    `json:"started"`
+	Finished    time.Time    `json:"finished"`
+	Nodes       []NodeReport `json:"nodes"`
+	Halted      bool         `json:"halted"`
+	Interrupted bool         `json:"interrupted"`
+}
+
+// NodeReport is one node's part of a run.
+type NodeReport struct {
+	Node      string `json:"node"`
+	Profile   string `json:"profile"`
+	Outcome   string `json:"outcome"`
+	Error     string `json:"error,omitempty"`
+	ElapsedMS int64  `json:"elapsed_ms"`
+}
+
+// FailedError lists the nodes that failed in a run.
+type FailedError struct {
+	Nodes  []string
+	Errors []string
+	Halted bool
+}
+
+func (e *FailedError) Error() string {
+	s := fmt.Sprintf("%d node(s) failed: %s", len(e.Nodes), strings.Join(e.Errors, "; "))
+	if e.Halted {
+		s += " (failure budget exceeded: the run halted)"
+	}
+	return s
+}
+
+// Apply performs a plan. soft is cancelled to stop starting new work (the
+// first Ctrl-C): nodes in flight finish or roll back. hard is cancelled to
+// stop the steps in flight at their next safe point (the second Ctrl-C);
+// their journals say where each node stopped.
+func Apply(soft, hard context.Context, o *Options, p *Plan) (*Report, error) {
+	rep := &Report{Run: o.Run, Owner: o.Owner, Cluster: p.Cluster, Started: time.Now().UTC()}
+	o.Sink.Emit(tasks.Event{Type: tasks.EventRunStarted, Run: o.Run, Message: fmt.Sprintf("%d node(s) to update in %d wave(s)", p.Summary.Update, p.Summary.Waves)})
+	nodes := map[string]*inventory.Node{}
+	for _, n := range o.Nodes {
+		nodes[n.Name] = n
+	}
+	targets := p.Nodes()
+	if err := lockAll(hard, o, targets, nodes); err != nil {
+		rep.Finished = time.Now().UTC()
+		o.Sink.Emit(tasks.Event{Type: tasks.EventRunFinished, Run: o.Run, Error: err.Error()})
+		return rep, err
+	}
+	stopRefresh := refreshLocks(hard, o, targets, nodes)
+	defer func() {
+		stopRefresh()
+		unlockAll(context.WithoutCancel(hard), o, targets, nodes)
+	}()
+
+	results := map[string]*NodeReport{}
+	var mu sync.Mutex
+	failures := 0
+	var failedNames, failedErrs []string
+	for _, w := range p.Waves {
+		for _, s := range w.Skipped {
+			results[s.Node] = &NodeReport{Node: s.Node, Profile: s.Profile, Outcome: OutcomeSkipped, Error: s.Reason}
+			o.Sink.Emit(tasks.Event{Type: tasks.EventNodeSkipped, Run: o.Run, Node: s.Node, Profile: s.Profile, Wave: w.Number, Message: s.Reason})
+		}
+	}
+waves:
+	for _, w := range p.Waves {
+		if len(w.Batches) == 0 {
+			continue
+		}
+		o.Sink.Emit(tasks.Event{Type: tasks.EventWaveStarted, Run: o.Run, Wave: w.Number, Profile: w.Profile})
+		down := 0 // nodes of this profile left out of service by this run
+		var queue []NodePlan
+		for _, b := range w.Batches {
+			queue = append(queue, b.Nodes...)
+		}
+		batchSize := len(w.Batches[0].Nodes)
+		for bn := 1; len(queue) > 0; bn++ {
+			if soft.Err() != nil {
+				rep.Interrupted = true
+				break waves
+			}
+			slots := batchSize - down
+			if slots < 1 {
+				err := fmt.Sprintf("profile %s has %d node(s) out of service after failures; no capacity left to take another down", w.Profile, down)
+				o.Sink.Emit(tasks.Event{Type: tasks.EventWarning, Run: o.Run, Wave: w.Number, Message: err})
+				rep.Halted = true
+				break waves
+			}
+			batch := queue[:min(slots, len(queue))]
+			queue = queue[len(batch):]
+			o.Sink.Emit(tasks.Event{Type: tasks.EventBatchStarted, Run: o.Run, Wave: w.Number, Batch: bn, Profile: w.Profile, Message: names(batch)})
+			var g errgroup.Group
+			for _, np := range batch {
+				n := nodes[np.Node]
+				g.Go(func() error {
+					r, lost := runNode(hard, o, n, w.Number, bn)
+					mu.Lock()
+					defer mu.Unlock()
+					results[n.Name] = r
+					if r.Outcome == OutcomeFailed || r.Outcome == OutcomeRolledBack {
+						failures++
+						failedNames = append(failedNames, n.Name)
+						failedErrs = append(failedErrs, n.Name+": "+r.Error)
+					}
+					if lost {
+						down++
+					}
+					return nil
+				})
+			}
+			g.Wait()
+			o.Sink.Emit(tasks.Event{Type: tasks.EventBatchDone, Run: o.Run, Wave: w.Number, Batch: bn, Profile: w.Profile})
+			if hard.Err() != nil {
+				rep.Interrupted = true
+				break waves
+			}
+			if failures > o.Inv.Rollout.FailureBudget {
+				rep.Halted = true
+				o.Sink.Emit(tasks.Event{Type: tasks.EventWarning, Run: o.Run, Message: fmt.Sprintf("%d failure(s) exceed the failure budget of %d: no new batch starts", failures, o.Inv.Rollout.FailureBudget)})
+				break waves
+			}
+		}
+		if down > 0 {
+			rep.Halted = true
+			o.Sink.Emit(tasks.Event{Type: tasks.EventWarning, Run: o.Run, Wave: w.Number, Message: fmt.Sprintf("wave %d (%s) is not entirely healthy: the next wave does not start", w.Number, w.Profile)})
+			break
+		}
+		o.Sink.Emit(tasks.Event{Type: tasks.EventWaveDone, Run: o.Run, Wave: w.Number, Profile: w.Profile})
+	}
+	for _, np := range targets {
+		if _, ok := results[np.Node]; !ok {
+			results[np.Node] = &NodeReport{Node: np.Node, Profile: np.Profile, Outcome: OutcomeNotStarted}
+		}
+	}
+	for _, n := range o.Nodes {
+		if r, ok := results[n.Name]; ok {
+			rep.Nodes = append(rep.Nodes, *r)
+		}
+	}
+	rep.Finished = time.Now().UTC()
+	var err error
+	switch {
+	case len(failedNames) > 0:
+		err = &FailedError{Nodes: failedNames, Errors: failedErrs, Halted: rep.Halted}
+	case rep.Interrupted:
+		err = fmt.Errorf("rollout: interrupted; run apply again to resume: %w", context.Canceled)
+	case rep.Halted:
+		err = &FailedError{Halted: true}
+	}
+	ev := tasks.Event{Type: tasks.EventRunFinished, Run: o.Run, ElapsedMS: rep.Finished.Sub(rep.Started).Milliseconds(), Message: summary(rep)}
+	if err != nil {
+		ev.Error = err.Error()
+	}
+	o.Sink.Emit(ev)
+	return rep, err
+}
+
+// runNode updates one node, rolling it back on failure when the inventory
+// says so. lost reports a node left out of service.
+func runNode(ctx context.Context, o *Options, n *inventory.Node, wave, batch int) (*NodeReport, bool) {
+	start := time.Now()
+	r := &NodeReport{Node: n.Name, Profile: n.Profile}
+	o.Sink.Emit(tasks.Event{Type: tasks.EventNodeStarted, Run: o.Run, Node: n.Name, Profile: n.Profile, Wave: wave, Batch: batch})
+	c, err := o.Conns.Get(ctx, n)
+	if err == nil {
+		j := o.job(n, c)
+		err = j.Apply(ctx, o.Inv.Rollout.AutoRollback)
+	}
+	r.ElapsedMS = time.Since(start).Milliseconds()
+	lost := false
+	switch {
+	case err == nil:
+		r.Outcome = OutcomeDone
+		o.Sink.Emit(tasks.Event{Type: tasks.EventNodeDone, Run: o.Run, Node: n.Name, Profile: n.Profile, Wave: wave, Batch: batch, ElapsedMS: r.ElapsedMS})
+		return r, false
+	case ctx.Err() != nil:
+		r.Outcome, r.Error, lost = OutcomeStopped, err.Error(), true
+	default:
+		r.Outcome, r.Error = OutcomeFailed, err.Error()
+		var se *tasks.StepError
+		rolledBack := o.Inv.Rollout.AutoRollback && !strings.Contains(err.Error(), "rollback failed")
+		if errors.As(err, &se) && rolledBack && stoppedAt(se.Step) {
+			r.Outcome = OutcomeRolledBack
+		} else if errors.As(err, &se) && stoppedAt(se.Step) {
+			lost = true
+		}
+	}
+	o.Sink.Emit(tasks.Event{Type: tasks.EventNodeFailed, Run: o.Run, Node: n.Name, Profile: n.Profile, Wave: wave, Batch: batch, Error: r.Error, Message: r.Outcome, ElapsedMS: r.ElapsedMS})
+	return r, lost
+}
+
+// stoppedAt reports whether a failure at this step happened after the node
+// was taken out of service.
+func stoppedAt(step string) bool {
+	switch step {
+	case "stop", "persist", "switch", "start", "after_start", "health", "after_healthy":
+		return true
+	}
+	return false
+}
+
+func names(nps []NodePlan) string {
+	s := make([]string, len(nps))
+	for i, n := range nps {
+		s[i] = n.Node
+	}
+	return strings.Join(s, ", ")
+}
+
+func summary(r *Report) string {
+	count := map[string]int{}
+	for _, n := range r.Nodes {
+		count[n.Outcome]++
+	}
+	var parts []string
+	for _, k := range []string{OutcomeDone, OutcomeSkipped, OutcomeRolledBack, OutcomeFailed, OutcomeStopped, OutcomeNotStarted} {
+		if count[k] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", count[k], strings.ReplaceAll(k, "_", " ")))
+		}
+	}
+	return strings.Join(parts, ", ")
+}

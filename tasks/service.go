@@ -1,0 +1,188 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drover-sh/drover/inventory"
+)
+
+// script returns the node's startup script, relative to home.
+func (j *Job) script() string {
+	if s := j.Inv.Defaults.Script[j.Node.Profile]; s != "" {
+		return s
+	}
+	return "bin/api-manager.sh"
+}
+
+// pidScript prints the PID of a running server of the release at "$R", or
+// nothing. The PID file is never removed by the product, so a stale one is
+// normal: the PID must be alive and its command line must name the release.
+const pidScript = `pid=$(tr -dc '0-9' < "$R/wso2carbon.pid" 2>/dev/null)
+alive() { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && { [ ! -r "/proc/$pid/cmdline" ] || tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$H"; }; }
+`
+
+// runningPID returns the PID of the server running from home, or 0.
+func (j *Job) runningPID(ctx context.Context) (int, error) {
+	out, err := sh(ctx, j.Conn, j.vars()+"R=\"$H\"\n"+pidScript+"if alive; then echo \"$pid\"; fi")
+	if err != nil {
+		return 0, err
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(out))
+	return pid, nil
+}
+
+func hookStep(name, event string) Step {
+	return Step{
+		Name: name,
+		Probe: func(ctx context.Context, j *Job) (Change, error) {
+			hooks := j.Node.HooksFor(event)
+			if len(hooks) == 0 || (event == inventory.BeforeStop && (j.switched() || !j.facts.Running)) {
+				return Change{Done: true, Summary: "no " + event + " hook to run"}, nil
+			}
+			ch := Change{Summary: fmt.Sprintf("run %d %s hook(s)", len(hooks), event)}
+			for _, h := range hooks {
+				ch.Details = append(ch.Details, h.Where+": "+h.Display)
+			}
+			return ch, nil
+		},
+		Apply: func(ctx context.Context, j *Job) error { return j.runHooks(ctx, event) },
+	}
+}
+
+// runHooks runs a node's hooks for one event, in order; the first failure
+// stops them. Local hooks run on the controller in the inventory's folder,
+// remote ones on the node. Only the redacted form is ever reported.
+func (j *Job) runHooks(ctx context.Context, event string) error {
+	for _, h := range j.Node.HooksFor(event) {
+		var out []byte
+		var err error
+		if h.Where == "local" {
+			cmd := exec.CommandContext(ctx, "/bin/sh", "-c", h.Command)
+			cmd.Dir = h.Dir
+			cmd.Env = append(cmd.Environ(), "DROVER_NODE="+j.Node.Name, "DROVER_HOST="+j.Node.Host,
+				"DROVER_PROFILE="+j.Node.Profile, "DROVER_EVENT="+event, "DROVER_RUN="+j.Run)
+			out, err = cmd.CombinedOutput()
+		} else {
+			var s string
+			s, err = sh(ctx, j.Conn, h.Command)
+			out = []byte(s)
+		}
+		if err != nil {
+			return fmt.Errorf("%s hook %q failed: %v: %s", event, h.Display, err, lastLines(string(out), 2))
+		}
+	}
+	return nil
+}
+
+func stopStep() Step {
+	return Step{
+		Name:  "stop",
+		Stops: true,
+		Probe: func(ctx context.Context, j *Job) (Change, error) {
+			if j.switched() || !j.facts.Running {
+				return Change{Done: true, Summary: "server not running"}, nil
+			}
+			return Change{Summary: fmt.Sprintf("%s stop, wait up to %s for PID %d, then SIGKILL", j.script(), j.Inv.Rollout.StopTimeout, j.facts.PID)}, nil
+		},
+		Apply: func(ctx context.Context, j *Job) error {
+			if err := j.stopServer(ctx, j.Paths.Home); err != nil {
+				return err
+			}
+			j.facts.Running = false
+			if st := j.facts.Staged; st != nil && st.Persisted {
+				// The old release ran after its data was copied: copy again.
+				st.Persisted = false
+				return j.writeStagedState(ctx, *st)
+			}
+			return nil
+		},
+	}
+}
+
+// stopServer asks the server of the release at dir to stop and waits for
+// its PID to go; past stop_timeout it is killed, with a warning. The
+// startup script's stop returns at once, before the server has exited.
+func (j *Job) stopServer(ctx context.Context, dir string) error {
+	pre := j.vars() + "R=" + q(dir) + "\n" + pidScript
+	out, err := sh(ctx, j.Conn, pre+"if alive; then cd \"$R\" && sh ./"+j.script()+" stop >/dev/null 2>&1 </dev/null || true; echo \"$pid\"; fi")
+	if err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	if strings.TrimSpace(out) == "" {
+		return nil
+	}
+	deadline := time.Now().Add(j.Inv.Rollout.StopTimeout)
+	for {
+		out, err := sh(ctx, j.Conn, pre+"if alive; then echo up; fi")
+		if err != nil {
+			return fmt.Errorf("wait for stop: %w", err)
+		}
+		if strings.TrimSpace(out) == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		if err := sleep(ctx, j.poll()); err != nil {
+			return err
+		}
+	}
+	j.warn(fmt.Sprintf("the server did not stop within %s; sending SIGKILL", j.Inv.Rollout.StopTimeout))
+	_, err = sh(ctx, j.Conn, pre+`if alive; then kill -9 "$pid"; fi
+i=0; while alive && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
+if alive; then echo "PID $pid survived SIGKILL" >&2; exit 1; fi`)
+	if err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func startStep() Step {
+	return Step{
+		Name: "start",
+		Probe: func(ctx context.Context, j *Job) (Change, error) {
+			if j.switched() && j.facts.Running {
+				return Change{Done: true, Summary: "server running"}, nil
+			}
+			return Change{Summary: j.script() + " start" + j.profileArg()}, nil
+		},
+		Apply: func(ctx context.Context, j *Job) error { return j.startServer(ctx) },
+	}
+}
+
+func (j *Job) profileArg() string {
+	if j.Inv.Cluster.Version.AtLeast(4, 5) {
+		return ""
+	}
+	return " -Dprofile=" + j.Node.Profile
+}
+
+// startServer starts the release at home, remembering where its log ends
+// so the health gate reads only this start's lines.
+func (j *Job) startServer(ctx context.Context) error {
+	script := j.vars() + `log="$H/repository/logs/wso2carbon.log"
+if [ -f "$log" ]; then wc -c < "$log"; else echo 0; fi
+cd "$H" && sh ./` + j.script() + ` start` + j.profileArg() + ` </dev/null >/dev/null 2>&1`
+	out, err := sh(ctx, j.Conn, script)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	j.logOffset, _ = strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	return nil
+}

@@ -1,0 +1,192 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/drover-sh/drover/inventory"
+	"github.com/drover-sh/drover/transport"
+)
+
+// vars is the shell prologue every step script starts with.
+func (j *Job) vars() string {
+	return fmt.Sprintf("set -e\nH=%s; S=%s; N=%s; P=%s\n", q(j.Paths.Home), q(j.Paths.State), q(j.Paths.Staged()), q(j.Paths.Previous()))
+}
+
+// switched reports whether the target release is already the product
+// directory.
+func (j *Job) switched() bool {
+	f := j.facts
+	if j.Pack == nil {
+		return false
+	}
+	return f.HomeExists && f.Current == j.Pack.SHA256
+}
+
+// staged reports whether the staged release is the target pack.
+func (j *Job) staged() bool {
+	st := j.facts.Staged
+	return j.Pack != nil && st != nil && st.Exists && st.Pack == j.Pack.SHA256
+}
+
+func (j *Job) writeStagedState(ctx context.Context, st StagedState) error {
+	b, _ := json.Marshal(st)
+	_, err := sh(ctx, j.Conn, j.vars()+fmt.Sprintf("printf '%%s\\n' %s > \"$S/staged.json.tmp\" && mv \"$S/staged.json.tmp\" \"$S/staged.json\"", q(string(b))))
+	if err == nil {
+		cp := st
+		cp.Exists = true
+		j.facts.Staged = &cp
+	}
+	return err
+}
+
+func (j *Job) stagedState() StagedState {
+	if j.facts.Staged != nil {
+		return *j.facts.Staged
+	}
+	return StagedState{}
+}
+
+func preflightStep() Step {
+	return Step{
+		Name: "preflight",
+		Probe: func(ctx context.Context, j *Job) (Change, error) {
+			return Change{Summary: "check home, product, tools, disk space and filesystem"}, nil
+		},
+		Apply: func(ctx context.Context, j *Job) error { return j.preflight(ctx) },
+	}
+}
+
+// preflight refuses a node that cannot be updated safely, before anything
+// on it changes.
+func (j *Job) preflight(ctx context.Context) error {
+	f := j.facts
+	want := inventory.Product + "-" + j.Inv.Cluster.Version.String()
+	switch {
+	case !f.HomeExists && !(j.Pack != nil && f.Previous && f.Current == j.Pack.SHA256) && !f.Previous:
+		return fmt.Errorf("home %s does not exist on the node; check home in the inventory", j.Paths.Home)
+	case f.HomeExists && f.Product != want && !j.switched():
+		return fmt.Errorf("%s/updates/product.txt says %q, the inventory says %q; point home at the right product or fix cluster.version", j.Paths.Home, f.Product, want)
+	case len(f.MissingCmd) > 0:
+		return fmt.Errorf("the node lacks %s; install them (Debian: apt-get install %s)", strings.Join(f.MissingCmd, ", "), strings.Join(f.MissingCmd, " "))
+	case !f.SameFS:
+		return fmt.Errorf("%s and %s are on different filesystems, so the release switch could not be an atomic rename", j.Paths.Home, j.Paths.State)
+	}
+	if j.Pack != nil && j.Pack.Product != want {
+		return fmt.Errorf("the pack is %s but the cluster runs %s; use a pack of the same release", j.Pack.Product, want)
+	}
+	if j.switched() || j.Pack == nil {
+		return nil
+	}
+	need, err := j.diskNeeded(ctx)
+	if err != nil {
+		return err
+	}
+	if f.DiskFreeBytes < need {
+		return fmt.Errorf("not enough disk space beside %s: %s free, %s needed (pack, unpacked release and persisted data); free some space and run again",
+			j.Paths.Home, humanBytes(f.DiskFreeBytes), humanBytes(need))
+	}
+	return nil
+}
+
+// diskNeeded is what staging needs beyond what the node already holds.
+func (j *Job) diskNeeded(ctx context.Context) (int64, error) {
+	var need int64
+	if !j.staged() {
+		need += j.Pack.Size + j.Pack.Unpacked
+	}
+	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+quoteList(j.persistPaths())+"; do [ -e \"$p\" ] && du -sk \"$p\" | awk '{print $1}'; done; true")
+	if err != nil {
+		return 0, fmt.Errorf("measure persisted data: %w", err)
+	}
+	for _, l := range strings.Fields(out) {
+		var kb int64
+		fmt.Sscan(l, &kb)
+		need += kb * 1024
+	}
+	return need + need/20, nil // 5% slack for file system overhead
+}
+
+func (j *Job) persistPaths() []string {
+	return append(slices.Clone(j.Inv.Persist), j.Inv.OptionalPersist...)
+}
+
+func quoteList(list []string) string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = q(s)
+	}
+	return strings.Join(out, " ")
+}
+
+func stageStep() Step {
+	return Step{
+		Name: "stage",
+		Probe: func(ctx context.Context, j *Job) (Change, error) {
+			switch {
+			case j.switched() || j.staged():
+				return Change{Done: true, Summary: "already staged"}, nil
+			}
+			ch := Change{Summary: fmt.Sprintf("push %s (%s) and unpack it beside home", j.Pack.Top, humanBytes(j.Pack.Size)), Bytes: j.Pack.Size}
+			if j.facts.Previous {
+				ch.Details = append(ch.Details, fmt.Sprintf("discard the release kept from the update before (level %d)", j.facts.PreviousLvl))
+			}
+			return ch, nil
+		},
+		Apply: func(ctx context.Context, j *Job) error { return j.stage(ctx) },
+	}
+}
+
+func (j *Job) stage(ctx context.Context) error {
+	// The release kept from the update before the last one is no longer a
+	// way back: the running release is. Drop it to make room.
+	if j.facts.Previous && j.facts.HomeExists {
+		j.journal(ctx, Record{Step: "stage", Phase: PhaseNote, Detail: fmt.Sprintf("discard previous release (level %d)", j.facts.PreviousLvl)})
+		if _, err := sh(ctx, j.Conn, j.vars()+`rm -rf "$P"`); err != nil {
+			return fmt.Errorf("remove the old previous release: %w", err)
+		}
+		j.facts.Previous = false
+	}
+	remote := j.Paths.Pack(j.Pack.SHA256)
+	if _, err := sh(ctx, j.Conn, j.vars()+`mkdir -p "$S/packs" && find "$S/packs" -name '*.zip' ! -name `+q(j.Pack.SHA256+".zip")+` -delete`); err != nil {
+		return err
+	}
+	res, err := j.Conn.Upload(ctx, j.Pack.Path, remote, transport.UploadOptions{
+		Mode: 0o600, SHA256: j.Pack.SHA256,
+		Progress: func(done, total int64) {
+			j.Sink.Emit(Event{Type: EventProgress, Node: j.Node.Name, Step: "stage", Done: done, Total: total})
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("push pack: %w", err)
+	}
+	if res.Skipped {
+		j.Sink.Emit(Event{Type: EventProgress, Node: j.Node.Name, Step: "stage", Message: "pack already on the node", Done: j.Pack.Size, Total: j.Pack.Size})
+	}
+	script := j.vars() + fmt.Sprintf(`rm -rf "$S/unpack" "$N" "$S/staged.json"
+mkdir -p "$S/unpack"
+if ! out=$(unzip -q %s -d "$S/unpack" 2>&1); then rm -rf "$S/unpack"; echo "unzip failed: $out" | tail -n 3 >&2; exit 1; fi
+[ -d "$S/unpack/"%s ] || { echo "the pack has no folder %s" >&2; exit 1; }
+mv "$S/unpack/"%s "$N" && rm -rf "$S/unpack"
+`, q(remote), q(j.Pack.Top), j.Pack.Top, q(j.Pack.Top))
+	if _, err := sh(ctx, j.Conn, script); err != nil {
+		return fmt.Errorf("unpack: %w", err)
+	}
+	return j.writeStagedState(ctx, StagedState{Pack: j.Pack.SHA256, Level: j.Pack.Level})
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
