@@ -58,12 +58,40 @@ func (l *Loader) Load(path string) (*Inventory, hcl.Diagnostics) {
 		return nil, diags
 	}
 	b := &builder{loader: l, srcs: srcs, inv: &Inventory{Path: path, Profiles: map[string]*Profile{}}}
-	diags = append(diags, b.build()...)
+	diags = append(diags, sortDiags(b.build(), files)...)
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	b.inv.Digest = b.digest()
 	return b.inv, diags
+}
+
+// sortDiags puts diagnostics in source order (files in load order), which
+// is the order a user fixes them in; those without a range come first.
+func sortDiags(diags hcl.Diagnostics, files []string) hcl.Diagnostics {
+	fileIndex := func(d *hcl.Diagnostic) int {
+		if d.Subject == nil {
+			return -1
+		}
+		for i, f := range files {
+			if f == d.Subject.Filename {
+				return i
+			}
+		}
+		return len(files) // a template or other file: after the inventory
+	}
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i], diags[j]
+		fa, fb := fileIndex(a), fileIndex(b)
+		if fa != fb || a.Subject == nil || b.Subject == nil {
+			return fa < fb
+		}
+		if a.Subject.Filename != b.Subject.Filename {
+			return a.Subject.Filename < b.Subject.Filename
+		}
+		return a.Subject.Start.Byte < b.Subject.Start.Byte
+	})
+	return diags
 }
 
 type source struct {
