@@ -29,6 +29,7 @@ type Client struct {
 	closeOnce sync.Once
 	sftpMu    sync.Mutex
 	sftp      *sftp.Client
+	sftpSmall *sftp.Client // for reads from servers without limits@openssh.com
 	sudo      sudoState
 }
 
@@ -90,6 +91,9 @@ func (c *Client) Close() error {
 		c.sftpMu.Lock()
 		if c.sftp != nil {
 			c.sftp.Close()
+		}
+		if c.sftpSmall != nil {
+			c.sftpSmall.Close()
 		}
 		c.sftpMu.Unlock()
 		c.mu.Lock()

@@ -163,7 +163,7 @@ func (s *Server) sftp(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		defer s.wg.Done()
 		ssh.DiscardRequests(reqs)
 	}()
-	srv, err := sftp.NewServer(ch, sftp.WithServerWorkingDirectory(s.cfg.Dir))
+	srv, err := sftp.NewServer(ch, sftp.WithServerWorkingDirectory(s.cfg.Dir), sftp.WithMaxTxPacket(255<<10))
 	if err != nil {
 		s.logf("sshtest: sftp: %v", err)
 		return
