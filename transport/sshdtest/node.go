@@ -117,7 +117,7 @@ func (n *Node) HasProcess(name string) bool {
 func (n *Node) sshdDir() string { return filepath.Join(n.dir, ".sshd") }
 
 // writeConfig writes sshd_config and authorized_keys into the node's .sshd directory.
-func (n *Node) writeConfig(o *options, clientPub ssh.PublicKey, extra []string) (string, error) {
+func (n *Node) writeConfig(o *options, clientPub ssh.PublicKey, extra, nodeExtra []string) (string, error) {
 	d := n.sshdDir()
 	ak := filepath.Join(d, "authorized_keys")
 	if err := os.WriteFile(ak, ssh.MarshalAuthorizedKey(clientPub), 0o600); err != nil {
@@ -126,6 +126,15 @@ func (n *Node) writeConfig(o *options, clientPub ssh.PublicKey, extra []string) 
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	line("# written by drover's transport/sshdtest for %s", n.name)
+	// sshd keeps the first value it reads for a keyword, so the caller's lines come first; a Match
+	// block (and everything after it) must come last.
+	top, match := splitMatch(extra)
+	nodeTop, nodeMatch := splitMatch(nodeExtra)
+	top = append(append([]string(nil), top...), nodeTop...)
+	match = append(append([]string(nil), match...), nodeMatch...)
+	for _, l := range top {
+		line("%s", l)
+	}
 	line("ListenAddress %s", n.Addr())
 	for i := range n.keys {
 		line("HostKey %s", filepath.Join(d, hostKeyFile(i)))
@@ -153,7 +162,7 @@ func (n *Node) writeConfig(o *options, clientPub ssh.PublicKey, extra []string) 
 	for _, kw := range optionalKeywords() {
 		line("%s", kw)
 	}
-	for _, l := range extra {
+	for _, l := range match {
 		line("%s", l)
 	}
 	p := filepath.Join(d, "sshd_config")
@@ -161,6 +170,16 @@ func (n *Node) writeConfig(o *options, clientPub ssh.PublicKey, extra []string) 
 		return "", fmt.Errorf("sshdtest: write sshd_config: %w", err)
 	}
 	return p, nil
+}
+
+// splitMatch splits config lines at the first Match line.
+func splitMatch(lines []string) (top, match []string) {
+	for i, l := range lines {
+		if f := strings.Fields(l); len(f) > 0 && strings.EqualFold(f[0], "Match") {
+			return lines[:i], lines[i:]
+		}
+	}
+	return lines, nil
 }
 
 func hostKeyFile(i int) string {

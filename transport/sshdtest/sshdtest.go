@@ -42,6 +42,7 @@ type Cluster struct {
 type options struct {
 	rsa         bool
 	extra       []string
+	nodeExtra   map[int][]string
 	logLevel    string
 	maxSessions int
 }
@@ -52,9 +53,20 @@ type Option func(*options)
 // WithRSAHostKey gives every node an RSA host key besides its ed25519 one.
 func WithRSAHostKey() Option { return func(o *options) { o.rsa = true } }
 
-// WithConfig appends lines to every node's sshd_config (e.g. "AllowTcpForwarding no").
+// WithConfig adds lines to every node's sshd_config (e.g. "AllowTcpForwarding no"). They win
+// over sshdtest's own settings; lines from a "Match" line on go at the end of the file.
 func WithConfig(lines ...string) Option {
 	return func(o *options) { o.extra = append(o.extra, lines...) }
+}
+
+// WithNodeConfig adds lines to node i's sshd_config only, like WithConfig (after its lines).
+func WithNodeConfig(i int, lines ...string) Option {
+	return func(o *options) {
+		if o.nodeExtra == nil {
+			o.nodeExtra = map[int][]string{}
+		}
+		o.nodeExtra[i] = append(o.nodeExtra[i], lines...)
+	}
 }
 
 // WithLogLevel sets sshd's LogLevel (default VERBOSE; DEBUG1 logs every channel a client opens).
@@ -159,7 +171,7 @@ func (c *Cluster) setup(n *Node) error {
 
 // startConfigured writes the node's config for its current port and starts sshd.
 func (n *Node) startConfigured() error {
-	cfg, err := n.writeConfig(&n.c.opts, n.c.clientKey.Signer.PublicKey(), n.c.opts.extra)
+	cfg, err := n.writeConfig(&n.c.opts, n.c.clientKey.Signer.PublicKey(), n.c.opts.extra, n.c.opts.nodeExtra[n.index])
 	if err != nil {
 		return err
 	}

@@ -203,3 +203,22 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func isLinux() bool { return runtime.GOOS == "linux" }
+
+func TestNodeConfigWinsAndStaysOnItsNode(t *testing.T) {
+	c := Start(t, 2, WithNodeConfig(0, "ForceCommand echo forced"), WithConfig("Match User nobody", "  PermitTTY no"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tests := []struct {
+		node int
+		want string
+	}{
+		{0, "forced\n"},
+		{1, "normal\n"},
+	}
+	for _, tt := range tests {
+		out, err := sshRun(ctx, t, c, tt.node, nil, "echo normal")
+		if err != nil || out != tt.want {
+			t.Errorf("node%d: %q, %v; want %q", tt.node, out, err, tt.want)
+		}
+	}
+}
