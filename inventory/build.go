@@ -34,6 +34,10 @@ type builder struct {
 	persist      []*located[*hcl.Attribute]
 	vars         []*located[*hcl.Attribute]
 	specs        map[string]*profileSpec
+	// shownVars and shownNodeVars are the cluster's and each node's vars
+	// with env() values hidden, for hook commands shown in plans and logs.
+	shownVars     map[string]string
+	shownNodeVars map[string]map[string]string
 }
 
 // located pairs a value with the folder of the file it came from, which
@@ -274,6 +278,7 @@ func (b *builder) globals() {
 	if len(b.vars) > 0 {
 		var vars map[string]string
 		b.diags = append(b.diags, gohcl.DecodeExpression(b.vars[0].v.Expr, b.ctx, &vars)...)
+		b.shownVars = b.shownValues(b.vars[0].v.Expr)
 		b.inv.Cluster.Vars = vars
 		b.ctx = b.baseContext()
 	}

@@ -4,6 +4,7 @@ import (
 	"sort"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
@@ -31,8 +32,17 @@ func (b *builder) envOnlyContext() *hcl.EvalContext {
 }
 
 // baseContext is what every expression sees: cluster, vars and env().
-func (b *builder) baseContext() *hcl.EvalContext {
+func (b *builder) baseContext() *hcl.EvalContext { return b.contextFor(false) }
+
+// contextFor is the base context; with redact, env() yields placeholders
+// and vars hold the placeholders of the env() calls they were built from,
+// so nothing evaluated in it can show a secret.
+func (b *builder) contextFor(redact bool) *hcl.EvalContext {
 	c := b.inv.Cluster
+	vars := c.Vars
+	if redact {
+		vars = b.shownVars
+	}
 	return &hcl.EvalContext{
 		Variables: map[string]cty.Value{
 			"cluster": cty.ObjectVal(map[string]cty.Value{
@@ -41,40 +51,50 @@ func (b *builder) baseContext() *hcl.EvalContext {
 				"version": cty.StringVal(c.Version.String()),
 				"home":    cty.StringVal(c.Home),
 			}),
-			"vars": stringMap(c.Vars),
+			"vars": stringMap(vars),
 		},
-		Functions: map[string]function.Function{"env": envFunc(b.loader.getenv, false)},
+		Functions: map[string]function.Function{"env": envFunc(b.loader.getenv, redact)},
 	}
 }
 
 // nodeContexts returns the context for one node's expressions, and the same
 // context with env() redacted for display.
 func (b *builder) nodeContexts(n *Node) (real, display *hcl.EvalContext) {
-	vars := map[string]string{}
-	for k, v := range b.inv.Cluster.Vars {
-		vars[k] = v
-	}
-	for k, v := range n.Vars {
-		vars[k] = v
-	}
-	nodeVal := cty.ObjectVal(map[string]cty.Value{
-		"name":    cty.StringVal(n.Name),
-		"host":    cty.StringVal(n.Host),
-		"profile": cty.StringVal(n.Profile),
-		"home":    cty.StringVal(n.Home),
-		"offset":  cty.NumberIntVal(int64(n.Offset)),
-		"port":    cty.NumberIntVal(int64(n.SSH.EffectivePort())),
-		"user":    cty.StringVal(n.SSH.User),
-		"vars":    stringMap(n.Vars),
-	})
 	mk := func(redact bool) *hcl.EvalContext {
-		ctx := b.baseContext()
-		ctx.Variables["node"] = nodeVal
+		clusterVars, nodeVars := b.inv.Cluster.Vars, n.Vars
+		if redact {
+			clusterVars, nodeVars = b.shownVars, b.shownNodeVars[n.Name]
+		}
+		vars := map[string]string{}
+		for k, v := range clusterVars {
+			vars[k] = v
+		}
+		for k, v := range nodeVars {
+			vars[k] = v
+		}
+		ctx := b.contextFor(redact)
+		ctx.Variables["node"] = cty.ObjectVal(map[string]cty.Value{
+			"name":    cty.StringVal(n.Name),
+			"host":    cty.StringVal(n.Host),
+			"profile": cty.StringVal(n.Profile),
+			"home":    cty.StringVal(n.Home),
+			"offset":  cty.NumberIntVal(int64(n.Offset)),
+			"port":    cty.NumberIntVal(int64(n.SSH.EffectivePort())),
+			"user":    cty.StringVal(n.SSH.User),
+			"vars":    stringMap(nodeVars),
+		})
 		ctx.Variables["vars"] = stringMap(vars)
-		ctx.Functions["env"] = envFunc(b.loader.getenv, redact)
 		return ctx
 	}
 	return mk(false), mk(true)
+}
+
+// shownValues evaluates a vars map again with env() redacted, for display.
+// Errors were reported by the real evaluation.
+func (b *builder) shownValues(expr hcl.Expression) map[string]string {
+	var m map[string]string
+	gohcl.DecodeExpression(expr, b.contextFor(true), &m)
+	return m
 }
 
 func stringMap(m map[string]string) cty.Value {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // profileSpec is a checked profile block whose per-node values are still
@@ -129,6 +130,12 @@ func (b *builder) node(blk *hcl.Block, dir string, index int) *Node {
 		return nil
 	}
 	n := &Node{Name: blk.Labels[0], Home: b.inv.Cluster.Home, Index: index, DeclRange: blk.DefRange, Vars: raw.Vars}
+	if sb, ok := blk.Body.(*hclsyntax.Body); ok && sb.Attributes["vars"] != nil {
+		if b.shownNodeVars == nil {
+			b.shownNodeVars = map[string]map[string]string{}
+		}
+		b.shownNodeVars[n.Name] = b.shownValues(sb.Attributes["vars"].Expr)
+	}
 	ok := true
 	switch {
 	case raw.Profile == nil:

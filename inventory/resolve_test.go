@@ -371,3 +371,29 @@ func TestRelativeInventoryPath(t *testing.T) {
 		t.Errorf("Path = %q, want it as given", inv.Path)
 	}
 }
+
+// TestRedactionThroughVars: a secret read with env() into vars must not
+// show in a hook's Display either.
+func TestRedactionThroughVars(t *testing.T) {
+	inv := loadSrc(t, header44+`
+vars = { token = env("LB_TOKEN"), region = "eu" }
+profile "gateway-worker" {
+  hook "before_stop" { local = "./lb.sh ${vars.token} ${vars.region} ${vars.own} ${node.vars.own}" }
+}
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.21"
+  vars    = { own = "${vars.token}-x" }
+}
+`, nil)
+	h := inv.Node("gw-1").Hooks[0]
+	if want := "./lb.sh s3cret eu s3cret-x s3cret-x"; h.Command != want {
+		t.Errorf("Command = %q, want %q", h.Command, want)
+	}
+	if want := "./lb.sh (env LB_TOKEN) eu (env LB_TOKEN)-x (env LB_TOKEN)-x"; h.Display != want {
+		t.Errorf("Display = %q, want %q", h.Display, want)
+	}
+	if inv.Cluster.Vars["token"] != "s3cret" || inv.Node("gw-1").Vars["own"] != "s3cret-x" {
+		t.Errorf("vars = %v / %v", inv.Cluster.Vars, inv.Node("gw-1").Vars)
+	}
+}
