@@ -201,6 +201,10 @@ func (b *builder) cluster() bool {
 	}
 	c := &b.inv.Cluster
 	c.Name = blk.Labels[0]
+	if !nodeNameRe.MatchString(c.Name) {
+		b.errorf(blk.LabelRanges[0].Ptr(), "Invalid cluster name",
+			"Cluster name %q must start with a letter or digit and hold only letters, digits, '.', '_' and '-' (it names the cluster in locks, journals and plans), for example \"apim-prod\".", c.Name)
+	}
 	c.Product = Product
 	if raw.Product != nil && *raw.Product != Product {
 		b.errorf(attrRange(blk.Body, "product"), "Unsupported product",
