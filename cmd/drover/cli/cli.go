@@ -143,7 +143,7 @@ func hoistGlobals(args []string) []string {
 		}
 		name, _, hasValue := strings.Cut(a, "=")
 		switch {
-		case boolFlags[a]:
+		case boolFlags[name]: // also --json=false
 			globals = append(globals, a)
 		case valueFlags[name] && hasValue:
 			globals = append(globals, a)

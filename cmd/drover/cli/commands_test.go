@@ -242,6 +242,7 @@ func TestHoistGlobals(t *testing.T) {
 		{"drover inventory --limit=a,b -v", "drover --limit=a,b -v inventory"},
 		{"drover exec -l gw-1 -- ls -l --json", "drover -l gw-1 exec -- ls -l --json"},
 		{"drover inventory -l", "drover inventory -l"}, // missing value left for the parser to report
+		{"drover validate --json=false -i x", "drover --json=false -i x validate"},
 		{"drover", "drover"},
 	}
 	for _, tt := range tests {
