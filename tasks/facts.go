@@ -84,17 +84,17 @@ func probeScript(p Paths) string {
 	fmt.Fprintf(&b, "H=%s; S=%s\n", H, S)
 	b.WriteString(`[ -d "$H" ] && echo home=1 || echo home=0
 echo "product=$(head -n1 "$H/updates/product.txt" 2>/dev/null)"
-echo "config=$(tr -d '\n\r' < "$H/updates/config.json" 2>/dev/null)"
-pid=$(tr -dc '0-9' < "$H/wso2carbon.pid" 2>/dev/null)
+echo "config=$(cat "$H/updates/config.json" 2>/dev/null | tr -d '\n\r')"
+pid=$(cat "$H/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')
 echo "pid=$pid"
 if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && { [ ! -r "/proc/$pid/cmdline" ] || tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$H"; }; then echo running=1; else echo running=0; fi
 d=$(dirname "$H")
 echo "free=$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
-echo "lock=$(tr -d '\n' < "$S/lock/owner.json" 2>/dev/null)"
-echo "current=$(tr -d '\n' < "$S/current.json" 2>/dev/null)"
-echo "staged=$(tr -d '\n' < "$S/staged.json" 2>/dev/null)"
+echo "lock=$(cat "$S/lock/owner.json" 2>/dev/null | tr -d '\n')"
+echo "current=$(cat "$S/current.json" 2>/dev/null | tr -d '\n')"
+echo "staged=$(cat "$S/staged.json" 2>/dev/null | tr -d '\n')"
 [ -d "$S/staged" ] && echo stageddir=1 || echo stageddir=0
-[ -d "$S/previous" ] && echo "previous=$(tr -d '\n\r' < "$S/previous/updates/config.json" 2>/dev/null)" || echo previous=
+[ -d "$S/previous" ] && echo "previous=$(cat "$S/previous/updates/config.json" 2>/dev/null | tr -d '\n\r')" || echo previous=
 if [ -d "$S" ]; then sd=$S; else sd=$d; fi
 [ "$(stat -c %d "$d" 2>/dev/null)" = "$(stat -c %d "$sd" 2>/dev/null)" ] && echo samefs=1 || echo samefs=0
 missing=""

@@ -22,7 +22,7 @@ func (j *Job) script() string {
 // pidScript prints the PID of a running server of the release at "$R", or
 // nothing. The PID file is never removed by the product, so a stale one is
 // normal: the PID must be alive and its command line must name the release.
-const pidScript = `pid=$(tr -dc '0-9' < "$R/wso2carbon.pid" 2>/dev/null)
+const pidScript = `pid=$(cat "$R/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')
 alive() { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && { [ ! -r "/proc/$pid/cmdline" ] || tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$H"; }; }
 `
 

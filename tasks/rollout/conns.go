@@ -7,6 +7,7 @@ import (
 
 	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/tasks"
+	"github.com/drover-sh/drover/transport"
 )
 
 // Dialer opens a connection to a node.
@@ -66,4 +67,32 @@ func (c *Conns) Close() {
 		}
 	}
 	c.m = map[string]*connEntry{}
+}
+
+// NodeConfig maps a node's inventory SSH settings to the transport's.
+// Inventory values win over ~/.ssh/config, which wins over built-in
+// defaults; the transport applies the last two.
+func NodeConfig(n *inventory.Node) transport.Config {
+	s := n.SSH
+	return transport.Config{
+		Node: n.Name, Host: n.Host, Port: s.Port, User: s.User, IdentityFiles: s.IdentityFiles,
+		KnownHosts: s.KnownHosts, HostKeyPolicy: s.HostKeyPolicy, Jump: s.Jump, Become: s.Become,
+		ConnectTimeout: s.ConnectTimeout,
+	}
+}
+
+// TransportDialer dials nodes with NodeConfig, letting adjust change the
+// config first (nil: unchanged).
+func TransportDialer(adjust func(*transport.Config)) Dialer {
+	return func(ctx context.Context, n *inventory.Node) (tasks.Conn, error) {
+		cfg := NodeConfig(n)
+		if adjust != nil {
+			adjust(&cfg)
+		}
+		c, err := transport.Dial(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 }

@@ -326,4 +326,3 @@ func Drift(saved, fresh *Plan) error {
 	}
 	return nil
 }
-

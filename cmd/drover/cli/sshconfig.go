@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/drover-sh/drover/inventory"
+	"github.com/drover-sh/drover/tasks/rollout"
 	"github.com/drover-sh/drover/transport"
 	"golang.org/x/term"
 )
@@ -15,13 +16,9 @@ import (
 // another ssh_config file ("none" to read none); DROVER_SUDO_PASSWORD
 // holds the sudo password for become = "sudo" (else sudo -n).
 func (e *env) nodeConfig(n *inventory.Node) transport.Config {
-	s := n.SSH
-	cfg := transport.Config{
-		Node: n.Name, Host: n.Host, Port: s.Port, User: s.User, IdentityFiles: s.IdentityFiles,
-		KnownHosts: s.KnownHosts, HostKeyPolicy: s.HostKeyPolicy, Jump: s.Jump, Become: s.Become,
-		ConnectTimeout: s.ConnectTimeout, SSHConfigPath: e.getenv("DROVER_SSH_CONFIG"),
-		Passphrase: e.askPassphrase,
-	}
+	cfg := rollout.NodeConfig(n)
+	cfg.SSHConfigPath = e.getenv("DROVER_SSH_CONFIG")
+	cfg.Passphrase = e.askPassphrase
 	if pw := e.getenv("DROVER_SUDO_PASSWORD"); pw != "" {
 		cfg.SudoPassword = func() ([]byte, error) { return []byte(pw), nil }
 	}

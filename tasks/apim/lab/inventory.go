@@ -1,0 +1,129 @@
+package lab
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+)
+
+const defaultRollout = `  order            = ["control-plane", "traffic-manager", "gateway-worker"]
+  max_unavailable  = 1
+  failure_budget   = 0
+  auto_rollback    = true
+  health_timeout   = "2m"
+  min_healthy_time = "3s"
+  stop_timeout     = "30s"`
+
+// gatewayTemplate is the managed deployment.toml of the lab's gateways. It
+// shows templating: ${node...} is filled per node; $${...} is WSO2's own
+// placeholder syntax, written through untouched.
+const gatewayTemplate = `# Managed by drover: rendered for ${node.name} (${cluster.name}).
+[server]
+hostname = "localhost"
+offset = ${node.offset}
+server_role = "gateway-worker"
+
+[super_admin]
+username = "admin"
+password = "admin"
+create_admin_account = true
+
+[apim.key_manager]
+service_url = "https://localhost:$${mgt.transport.https.port}/services/"
+
+[[apim.gateway.environment]]
+name = "Default"
+type = "hybrid"
+http_endpoint = "http://localhost:$${http.nio.port}"
+https_endpoint = "https://localhost:$${https.nio.port}"
+
+[apim.throttling]
+enable_data_publishing = true
+`
+
+// lbScript stands in for a load balancer: it records what drover asks of it.
+const lbScript = `#!/bin/sh
+# A stand-in load balancer: records drain/enable requests in lb.log.
+echo "$(date +%H:%M:%S) $1 $2" >> "$(dirname "$0")/lb.log"
+`
+
+func (l *Lab) writeInventory(rollout string) error {
+	if rollout == "" {
+		rollout = defaultRollout
+	}
+	sum, err := fileSHA256(l.Pack)
+	if err != nil {
+		return err
+	}
+	name := "wso2"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `# A local lab cluster made by drover lab up: %d simulated API Manager %s nodes,
+# each reached over SSH on 127.0.0.1 with its own host key and product directory.
+# Every node overrides home because the nodes share this machine.
+
+cluster "lab" {
+  product = "wso2am"
+  version = %q
+  home    = %q
+}
+
+ssh {
+  user            = %q
+  identity_files  = ["id_ed25519"]
+  known_hosts     = "known_hosts"
+  host_key_policy = "strict"
+  connect_timeout = "10s"
+}
+
+update {
+  strategy = "side-by-side"
+  pack     = %q
+  sha256   = %q
+}
+
+rollout {
+%s
+}
+
+profile "gateway-worker" {
+  hook "before_stop" { local = "./lb.sh drain ${node.name}" }
+  hook "after_healthy" { local = "./lb.sh enable ${node.name}" }
+  file "repository/conf/deployment.toml" { template = "templates/gateway.toml" }
+}
+`, len(l.Nodes), l.Version, l.Version, l.Nodes[0].Home, name, "packs/"+filepath.Base(l.Pack), sum, rollout)
+	for _, n := range l.Nodes {
+		fmt.Fprintf(&b, "\nnode %q {\n  profile = %q\n  host    = \"127.0.0.1\"\n  port    = %d\n  offset  = %d\n  home    = %q\n}\n",
+			n.Name, n.Profile, n.SSHPort, n.Offset, n.Home)
+	}
+	if err := os.MkdirAll(filepath.Join(l.Dir, "templates"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(l.Dir, "templates", "gateway.toml"), []byte(gatewayTemplate), 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(l.Dir, "lb.sh"), []byte(lbScript), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(l.Inventory, []byte(b.String()), 0o644)
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

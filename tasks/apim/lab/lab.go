@@ -1,0 +1,205 @@
+// Package lab builds a local cluster of simulated API Manager nodes reached
+// over SSH: one in-process SSH server per node on a 127.0.0.1 port, each
+// with its own host key and its own directory holding the simulated product
+// (tasks/apim/apimsim) at an older update level, plus an inventory written
+// the way an operator would write it, a client key, a known_hosts file with
+// the nodes' host keys, and an updated pack one level higher.
+//
+// `drover lab up` and the tests use it alike: Create lays the lab out on
+// disk, Serve starts its SSH servers, StartProducts starts API Manager on
+// every node, and Stop undoes both.
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/drover-sh/drover/tasks/apim/apimsim"
+	"github.com/drover-sh/drover/transport/sshtest"
+)
+
+// NodeSpec is one node of a lab.
+type NodeSpec struct {
+	Name    string `json:"name"`
+	Profile string `json:"profile"`
+}
+
+// Spec describes a lab to create.
+type Spec struct {
+	Dir     string
+	Version string // default 4.4.0
+	Level   int    // update level the nodes run; the pack is one higher (default 11)
+	Nodes   []NodeSpec
+	// SimBin is the simulator binary the product scripts exec.
+	SimBin string
+	// Rollout is the body of the inventory's rollout block; "" for the
+	// lab's defaults.
+	Rollout string
+	// StartDelay and StopDelay set the simulated server's timings ("" for
+	// its defaults).
+	StartDelay, StopDelay string
+}
+
+// DefaultNodes is the lab's default cluster: 2 control planes, 2 traffic
+// managers, 2 gateways.
+func DefaultNodes() []NodeSpec {
+	return []NodeSpec{
+		{"cp-1", "control-plane"}, {"cp-2", "control-plane"},
+		{"tm-1", "traffic-manager"}, {"tm-2", "traffic-manager"},
+		{"gw-1", "gateway-worker"}, {"gw-2", "gateway-worker"},
+	}
+}
+
+// ParseNodes reads a --nodes spec such as "cp=2,tm=2,gw=4" (cp, tm, km, gw).
+func ParseNodes(spec string) ([]NodeSpec, error) {
+	profiles := map[string]string{"cp": "control-plane", "tm": "traffic-manager", "gw": "gateway-worker", "km": "api-key-manager-node"}
+	var out []NodeSpec
+	for _, part := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		var n int
+		if _, err := fmt.Sscan(v, &n); !ok || err != nil || n < 0 || n > 50 || profiles[k] == "" {
+			return nil, fmt.Errorf("lab: --nodes %q: write it as cp=2,tm=2,gw=2 (cp, tm, km, gw; 0-50 each)", spec)
+		}
+		for i := 1; i <= n; i++ {
+			out = append(out, NodeSpec{fmt.Sprintf("%s-%d", k, i), profiles[k]})
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("lab: --nodes %q has no node", spec)
+	}
+	return out, nil
+}
+
+// Node is one node of a created lab.
+type Node struct {
+	Name    string `json:"name"`
+	Profile string `json:"profile"`
+	// Dir is the node's own directory; Home the product directory in it.
+	Dir     string `json:"dir"`
+	Home    string `json:"home"`
+	SSHPort int    `json:"ssh_port"`
+	Offset  int    `json:"offset"`
+}
+
+// Lab is a created lab, as recorded in <dir>/lab.json.
+type Lab struct {
+	Dir        string  `json:"dir"`
+	Version    string  `json:"version"`
+	Level      int     `json:"level"`
+	Inventory  string  `json:"inventory"`
+	ClientKey  string  `json:"client_key"`
+	KnownHosts string  `json:"known_hosts"`
+	Pack       string  `json:"pack"`
+	SimBin     string  `json:"sim_bin"`
+	Nodes      []*Node `json:"nodes"`
+}
+
+func manifest(dir string) string { return filepath.Join(dir, "lab.json") }
+
+// Load reads a lab created earlier.
+func Load(dir string) (*Lab, error) {
+	b, err := os.ReadFile(manifest(dir))
+	if err != nil {
+		return nil, fmt.Errorf("lab: no lab in %s (%v); create one with: drover lab up --dir %s", dir, err, dir)
+	}
+	var l Lab
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("lab: %s: %w", manifest(dir), err)
+	}
+	return &l, nil
+}
+
+func (l *Lab) save() error {
+	b, _ := json.MarshalIndent(l, "", "  ")
+	return os.WriteFile(manifest(l.Dir), append(b, '\n'), 0o644)
+}
+
+// hostKeyFile is where a node's SSH host key is kept, so the lab's
+// known_hosts stays valid across `lab up` and `lab down`.
+func (n *Node) hostKeyFile() string { return filepath.Join(n.Dir, "ssh_host_ed25519_key") }
+
+// freePort asks the kernel for a free loopback port.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Create lays a lab out in spec.Dir (which must be empty or absent).
+func Create(spec Spec) (*Lab, error) {
+	if spec.Version == "" {
+		spec.Version = "4.4.0"
+	}
+	if spec.Level == 0 {
+		spec.Level = 11
+	}
+	if len(spec.Nodes) == 0 {
+		spec.Nodes = DefaultNodes()
+	}
+	dir, err := filepath.Abs(spec.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return nil, fmt.Errorf("lab: %s is not empty; take the lab there down (drover lab down --dir %s) or pick another --dir", dir, dir)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "packs"), 0o755); err != nil {
+		return nil, err
+	}
+	product := apimsim.ProductName(spec.Version)
+	l := &Lab{
+		Dir: dir, Version: spec.Version, Level: spec.Level, SimBin: spec.SimBin,
+		Inventory:  filepath.Join(dir, "drover.hcl"),
+		ClientKey:  filepath.Join(dir, "id_ed25519"),
+		KnownHosts: filepath.Join(dir, "known_hosts"),
+		Pack:       filepath.Join(dir, "packs", fmt.Sprintf("%s-u%d.zip", product, spec.Level+1)),
+	}
+	if _, err := sshtest.ClientKey(l.ClientKey); err != nil {
+		return nil, err
+	}
+	var known strings.Builder
+	for _, ns := range spec.Nodes {
+		n := &Node{Name: ns.Name, Profile: ns.Profile, Dir: filepath.Join(dir, "nodes", ns.Name)}
+		n.Home = filepath.Join(n.Dir, "wso2", product)
+		if err := apimsim.Layout(n.Home, apimsim.Spec{Version: spec.Version, Level: spec.Level, SimBin: spec.SimBin}); err != nil {
+			return nil, err
+		}
+		if n.Offset, err = apimsim.FreeOffset(); err != nil {
+			return nil, err
+		}
+		if err := apimsim.SetOffset(n.Home, n.Offset); err != nil {
+			return nil, err
+		}
+		if spec.StartDelay != "" || spec.StopDelay != "" {
+			if err := apimsim.WriteFaults(n.Home, apimsim.Faults{StartDelay: spec.StartDelay, StopDelay: spec.StopDelay}); err != nil {
+				return nil, err
+			}
+		}
+		if n.SSHPort, err = freePort(); err != nil {
+			return nil, err
+		}
+		pub, err := hostKey(n.hostKeyFile())
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&known, "[127.0.0.1]:%d %s", n.SSHPort, pub)
+		l.Nodes = append(l.Nodes, n)
+	}
+	if err := os.WriteFile(l.KnownHosts, []byte(known.String()), 0o600); err != nil {
+		return nil, err
+	}
+	if err := apimsim.BuildPack(l.Pack, apimsim.Spec{Version: spec.Version, Level: spec.Level + 1, SimBin: spec.SimBin}); err != nil {
+		return nil, err
+	}
+	if err := l.writeInventory(spec.Rollout); err != nil {
+		return nil, err
+	}
+	return l, l.save()
+}
