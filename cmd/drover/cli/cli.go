@@ -84,6 +84,7 @@ func (e *env) newApp() *cli.App {
 			e.newValidateCommand(),
 			e.newInventoryCommand(),
 			e.newFactsCommand(),
+			e.newExecCommand(),
 			e.newPlanCommand(),
 			e.newApplyCommand(),
 			e.newStatusCommand(),
