@@ -118,7 +118,7 @@ func TestProfileSetupBadProfile(t *testing.T) {
 		{"4.4.0", nil},
 		{"4.4.0", []string{"-Dprofile=gateway"}},
 		{"4.4.0", []string{"-Dprofile=api-key-manager", "--skipConfigOptimization"}}, // a 3.x name
-		{"3.2.0", []string{"-Dprofile=control-plane"}},                             // a 4.x name
+		{"3.2.0", []string{"-Dprofile=control-plane"}},                               // a 4.x name
 		{"4.4.0", []string{"-Dprofile="}},
 	}
 	for i, c := range cases {

@@ -365,7 +365,8 @@ func readProduct(home string) (*release, error) {
 	return lookupRelease(strings.TrimPrefix(name, "wso2am-"))
 }
 
-// PIDAlive reports whether the PID in home's wso2carbon.pid belongs to a live process.
+// PIDAlive reports whether the PID in home's wso2carbon.pid belongs to a live (non-zombie)
+// process, and returns that PID.
 func PIDAlive(home string) (int, bool) {
 	data, err := os.ReadFile(PIDFile(home))
 	if err != nil {
@@ -375,6 +376,16 @@ func PIDAlive(home string) (int, bool) {
 	if err != nil || pid <= 0 {
 		return 0, false
 	}
-	err = syscall.Kill(pid, 0)
-	return pid, err == nil || errors.Is(err, syscall.EPERM)
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return pid, false
+	}
+	// a zombie (exited, not yet reaped by its parent) is not running
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil {
+		if i := strings.LastIndexByte(string(b), ')'); i > 0 {
+			if f := strings.Fields(string(b[i+1:])); len(f) > 0 && (f[0] == "Z" || f[0] == "X") {
+				return pid, false
+			}
+		}
+	}
+	return pid, true
 }
