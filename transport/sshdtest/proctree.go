@@ -77,8 +77,12 @@ func killTree(pid int) {
 	signalAll(freezeTree(pid), syscall.SIGKILL)
 }
 
-// childrenOf returns the pids whose parent is in parents, by scanning /proc/*/stat.
-func childrenOf(parents map[int]bool) []int {
+// childrenOf returns the live (not zombie) pids whose parent is in parents, by scanning
+// /proc/*/stat.
+func childrenOf(parents map[int]bool) []int { return scanChildren(parents, false) }
+
+// scanChildren returns the pids whose parent is in parents, zombies too when zombies is set.
+func scanChildren(parents map[int]bool, zombies bool) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -89,34 +93,34 @@ func childrenOf(parents map[int]bool) []int {
 		if err != nil {
 			continue
 		}
-		ppid, ok := parentOf(pid)
-		if ok && parents[ppid] {
+		ppid, state, ok := parentOf(pid)
+		if ok && parents[ppid] && (zombies || state != "Z") {
 			out = append(out, pid)
 		}
 	}
 	return out
 }
 
-// parentOf reads the parent pid from /proc/<pid>/stat. The command name (field 2) may contain
-// spaces and parentheses, so we parse from the last ')'.
-func parentOf(pid int) (int, bool) {
+// parentOf reads the parent pid and the state from /proc/<pid>/stat. The command name (field 2)
+// may contain spaces and parentheses, so we parse from the last ')'.
+func parentOf(pid int) (int, string, bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, false
+		return 0, "", false
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, false
+		return 0, "", false
 	}
 	fields := strings.Fields(s[i+1:])
 	// fields[0] is the state, fields[1] the parent pid.
-	if len(fields) < 2 || fields[0] == "Z" {
-		return 0, false
+	if len(fields) < 2 {
+		return 0, "", false
 	}
 	ppid, err := strconv.Atoi(fields[1])
 	if err != nil {
-		return 0, false
+		return 0, "", false
 	}
-	return ppid, true
+	return ppid, fields[0], true
 }

@@ -55,6 +55,14 @@ func TestStartLogsInWithOpenSSH(t *testing.T) {
 			t.Errorf("%s: ssh printed %q, want %q", n.Name(), out, want)
 		}
 	}
+	if isLinux() {
+		if !c.WaitIdle(30 * time.Second) {
+			t.Error("WaitIdle: connections still open 30s after the last ssh ended")
+		}
+		if c.CPUTime() <= 0 {
+			t.Error("CPUTime is 0 after three logins")
+		}
+	}
 	if len(c.Nodes()) > 1 && c.Node(0).Host() == c.Node(1).Host() && isLinux() {
 		t.Errorf("nodes share the host %s on Linux", c.Node(0).Host())
 	}
