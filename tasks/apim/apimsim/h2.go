@@ -215,6 +215,15 @@ type h2Store struct {
 	body []byte
 }
 
+// h2Error is an error in the H2 engine's own words, as the real server logs it.
+type h2Error struct {
+	msg string
+	err error
+}
+
+func (e *h2Error) Error() string { return e.msg }
+func (e *h2Error) Unwrap() error { return e.err }
+
 // errLocked marks a store or index another live process holds.
 var errLocked = errors.New("locked by another process")
 
@@ -227,7 +236,7 @@ func openH2(path string, format int, engine string) (s *h2Store, recovered bool,
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, false, fmt.Errorf("Database may be already in use: %q. Possible solutions: close all other connection(s); use the server mode [90020-%s]: %w", path, engine, errLocked)
+		return nil, false, &h2Error{fmt.Sprintf("Database may be already in use: %q. Possible solutions: close all other connection(s); use the server mode [90020-%s]", path, engine), errLocked}
 	}
 	data, err := os.ReadFile(path)
 	if err == nil && len(data) < 3*h2Block {
@@ -239,15 +248,15 @@ func openH2(path string, format int, engine string) (s *h2Store, recovered bool,
 	}
 	if err != nil {
 		f.Close()
-		return nil, false, fmt.Errorf("File corrupted while reading record: %q (%v) [90030-%s]", path, err, engine)
+		return nil, false, &h2Error{fmt.Sprintf("File corrupted while reading record: %q (%v) [90030-%s]", path, err, engine), ErrTorn}
 	}
 	if h.format < format {
 		f.Close()
-		return nil, false, fmt.Errorf("General error: \"The write format %d is smaller than the supported format %d\" [50000-%s]", h.format, format, engine)
+		return nil, false, &h2Error{fmt.Sprintf("General error: \"The write format %d is smaller than the supported format %d\" [50000-%s]", h.format, format, engine), nil}
 	}
 	if h.format > format {
 		f.Close()
-		return nil, false, fmt.Errorf("General error: \"The write format %d is larger than the supported format %d\" [50000-%s]", h.format, format, engine)
+		return nil, false, &h2Error{fmt.Sprintf("General error: \"The write format %d is larger than the supported format %d\" [50000-%s]", h.format, format, engine), nil}
 	}
 	s = &h2Store{f: f, hdr: h, body: append([]byte(nil), data[h2Block:len(data)-h2Block]...)}
 	return s, !h.clean, s.store(false)

@@ -172,7 +172,7 @@ func openIndex(dir string) (ix *solrIndex, recovered bool, err error) {
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
-		return nil, false, fmt.Errorf("org.apache.lucene.store.LockObtainFailedException: Lock held by another program: %s: %w", filepath.Join(dir, indexLock), errLocked)
+		return nil, false, &h2Error{"org.apache.lucene.store.LockObtainFailedException: Lock held by another program: " + filepath.Join(dir, indexLock), errLocked}
 	}
 	gen, _, err := latestCommit(dir)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,5 +234,34 @@ func TestKilledServerIsRecorded(t *testing.T) {
 	n.waitGone(pid2)
 	if err := VerifyData(n.home); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSecondServerFindsStoresLocked: a second server process on a running home (two starts
+// racing the PID file) fails on the H2 lock like the real one, and the first keeps serving.
+func TestSecondServerFindsStoresLocked(t *testing.T) {
+	t.Parallel()
+	n := newSimNode(t, "4.4.0", 0)
+	n.start()
+	first := n.pid()
+	n.waitStarted()
+	cmd := exec.Command(simBin, "run", "--home", n.home)
+	cmd.Env = n.env
+	if err := cmd.Run(); err == nil {
+		t.Fatal("a second server on the same home started")
+	}
+	if !strings.Contains(n.logText(), "Database may be already in use") {
+		t.Fatalf("log:\n%s", n.logText())
+	}
+	if code, _ := get(n.versionURL()); code != 200 || !processAlive(first) {
+		t.Fatal("the first server was disturbed")
+	}
+	// restart (like the real script) waits for the old process, then starts a new one
+	os.WriteFile(PIDFile(n.home), []byte(strconv.Itoa(first)), 0o644)
+	if out, code := n.script("", "", "api-manager.sh", "restart"); code != 0 || processAlive(first) {
+		t.Fatalf("restart: exit %d %q", code, out)
+	}
+	if second := n.pid(); second == first {
+		t.Fatal("restart did not start a new server")
 	}
 }
