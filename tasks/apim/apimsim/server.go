@@ -71,6 +71,11 @@ func superviseServer(args []string) int {
 		fmt.Fprintln(os.Stderr, "apimsim: server:", err)
 		return 1
 	}
+	if self := os.Getenv("APIMSIM_SELF"); self != "" {
+		// The simulator is hosted by another program (drover's lab runs it as
+		// `drover lab sim` behind a wrapper script): re-exec through that.
+		exe = self
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
