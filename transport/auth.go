@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -134,13 +135,39 @@ func loadIdentity(file string, passphrase func(string) ([]byte, error), fromAgen
 	if passphrase == nil {
 		return nil, fmt.Errorf("identity file %s is encrypted and no passphrase can be asked here: run on a terminal, or add the key to ssh-agent (ssh-add %s)", file, file)
 	}
+	return decrypt(file, data, passphrase)
+}
+
+// decrypted caches keys decrypted with a passphrase, so that the many dials
+// of one run ask for it once. Its lock also keeps prompts one at a time.
+var decrypted struct {
+	mu   sync.Mutex
+	keys map[string]decryptedKey
+}
+
+type decryptedKey struct {
+	data   []byte // the encrypted file the signer came from
+	signer ssh.Signer
+}
+
+func decrypt(file string, data []byte, passphrase func(string) ([]byte, error)) (ssh.Signer, error) {
+	decrypted.mu.Lock()
+	defer decrypted.mu.Unlock()
+	if k, ok := decrypted.keys[file]; ok && bytes.Equal(k.data, data) {
+		return k.signer, nil
+	}
 	pass, err := passphrase(file)
 	if err != nil {
 		return nil, fmt.Errorf("identity file %s: passphrase: %w", file, err)
 	}
-	sg, err = ssh.ParsePrivateKeyWithPassphrase(data, pass)
+	sg, err := ssh.ParsePrivateKeyWithPassphrase(data, pass)
+	clear(pass)
 	if err != nil {
 		return nil, fmt.Errorf("identity file %s: cannot decrypt (wrong passphrase?): %w", file, err)
 	}
+	if decrypted.keys == nil {
+		decrypted.keys = map[string]decryptedKey{}
+	}
+	decrypted.keys[file] = decryptedKey{data: data, signer: sg}
 	return sg, nil
 }

@@ -81,6 +81,7 @@ func TestLoadKeys(t *testing.T) {
 	dir := t.TempDir()
 	plain, plainKey := keyFile(t, dir, "id_plain", "")
 	enc, encKey := keyFile(t, dir, "id_enc", "s3cret")
+	enc2, _ := keyFile(t, dir, "id_enc2", "s3cret")
 	_, agentOnly, _ := ed25519.GenerateKey(rand.Reader)
 	sock := testAgent(t, agentOnly, encKey)
 	ask := func(string) ([]byte, error) { return []byte("s3cret"), nil }
@@ -101,7 +102,7 @@ func TestLoadKeys(t *testing.T) {
 			want: []ed25519.PrivateKey{encKey}},
 		{name: "encrypted key without a way to decrypt it", s: settings{node: "gw-1", identityFiles: []string{enc}, filesFrom: filesConfig},
 			err: "gw-1: identity file " + enc + " is encrypted"},
-		{name: "wrong passphrase", s: settings{node: "gw-1", identityFiles: []string{enc}, filesFrom: filesConfig},
+		{name: "wrong passphrase", s: settings{node: "gw-1", identityFiles: []string{enc2}, filesFrom: filesConfig},
 			passphrase: func(string) ([]byte, error) { return []byte("nope"), nil }, err: "cannot decrypt"},
 		{name: "missing file named by the inventory", s: settings{node: "gw-1", identityFiles: []string{"/nonexistent/key"}, filesFrom: filesConfig},
 			err: "/nonexistent/key"},
@@ -145,5 +146,34 @@ func TestLoadKeysUnreachableAgent(t *testing.T) {
 	defer k.close()
 	if len(k.signers) != 1 || !strings.Contains(k.describeOffered(), "ssh-agent") {
 		t.Errorf("signers %d, description %q", len(k.signers), k.describeOffered())
+	}
+}
+
+func TestPassphraseAskedOncePerFile(t *testing.T) {
+	enc, _ := keyFile(t, t.TempDir(), "id", "pw")
+	var mu sync.Mutex
+	asked := 0
+	ask := func(string) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		return []byte("pw"), nil
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := loadKeys(&settings{identityFiles: []string{enc}, filesFrom: filesConfig}, Config{Passphrase: ask})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			k.close()
+		}()
+	}
+	wg.Wait()
+	if asked != 1 {
+		t.Errorf("passphrase asked %d times, want 1", asked)
 	}
 }

@@ -51,7 +51,7 @@ type Config struct {
 	// Passphrase returns the passphrase of an encrypted identity file. nil:
 	// an encrypted key fails the dial with an error naming the file, unless
 	// the agent holds it.
-	Passphrase func(file string) ([]byte, error)
+	Passphrase func(file string) ([]byte, error) // asked once per file per process; the slice is cleared after use
 	// SudoPassword returns the sudo password for Become "sudo". nil: sudo -n
 	// only. The password goes to sudo's stdin, never to a command line or a log.
 	SudoPassword func() ([]byte, error)

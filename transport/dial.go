@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,19 +117,25 @@ func (c *Client) closeHops() {
 // connErr wraps err as a ConnError of this client, saying why the
 // connection ended when it has.
 func (c *Client) connErr(op string, err error) error {
-	select {
-	case <-c.done:
-		c.mu.Lock()
-		dead := c.dead
-		c.mu.Unlock()
-		if dead != nil && !errors.Is(err, dead) {
-			err = fmt.Errorf("connection lost: %w", dead)
-		} else if dead == nil {
-			err = fmt.Errorf("connection lost: %w", err)
-		}
-	default:
+	c.mu.Lock()
+	dead := c.dead
+	c.mu.Unlock()
+	if dead != nil && !errors.Is(err, dead) {
+		err = fmt.Errorf("connection lost: %w", dead)
 	}
 	return &ConnError{Node: c.cfg.Node, Addr: c.s.addr(), Op: op, Err: err}
+}
+
+// lostErr is connErr for a session that ended without an exit status: the
+// connection is most likely going down, so give it a moment to say why.
+func (c *Client) lostErr(op string, err error) error {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+	}
+	return c.connErr(op, err)
 }
 
 // keepAlive sends keepalive@openssh.com every interval and closes the
@@ -179,7 +186,9 @@ func dialOne(ctx context.Context, s *settings, cfg Config, via *ssh.Client, name
 	defer cancel()
 	addr := s.addr()
 	fail := func(what string, err error) error {
-		if ctx.Err() != nil {
+		var ne net.Error
+		timedOut := errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+		if ctx.Err() != nil || timedOut {
 			if parent.Err() != nil {
 				err = parent.Err()
 			} else {

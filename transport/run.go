@@ -57,7 +57,7 @@ func (c *Client) run(ctx context.Context, cmd string, stdin io.Reader, opts RunO
 	}
 	sess, err := c.conn.NewSession()
 	if err != nil {
-		return nil, c.connErr("session", err)
+		return nil, c.lostErr("session", err)
 	}
 	defer sess.Close()
 	stdout := &capture{w: opts.Stdout, max: max}
@@ -99,10 +99,10 @@ func (c *Client) run(ctx context.Context, cmd string, stdin io.Reader, opts RunO
 		return res, xe
 	case errors.As(err, &missing):
 		res.ExitCode = -1
-		return res, c.connErr("run", errors.New("the connection closed before the command finished"))
+		return res, c.lostErr("run", errors.New("the connection closed before the command finished"))
 	default:
 		res.ExitCode = -1
-		return res, c.connErr("run", err)
+		return res, c.lostErr("run", err)
 	}
 }
 
