@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -155,7 +156,17 @@ func (n *Node) writeConfig(o *options, clientPub ssh.PublicKey, extra, nodeExtra
 	line("PrintLastLog no")
 	line("LogLevel %s", o.logLevel)
 	line("Subsystem sftp %s", sftpServer())
-	line("SetEnv %q %q", "DROVER_TEST_NODE="+n.name, "DROVER_TEST_NODE_DIR="+n.dir)
+	env := []string{"DROVER_TEST_NODE=" + n.name, "DROVER_TEST_NODE_DIR=" + n.dir}
+	if !o.userRC {
+		// bash reads ~/.bashrc for a command sent over ssh only when it thinks it is a
+		// top-level shell (SHLVL < 2 once incremented).
+		env = append(env, "SHLVL=1")
+	}
+	var quoted []string
+	for _, e := range env {
+		quoted = append(quoted, strconv.Quote(e))
+	}
+	line("SetEnv %s", strings.Join(quoted, " "))
 	if o.maxSessions > 0 {
 		line("MaxSessions %d", o.maxSessions)
 	}

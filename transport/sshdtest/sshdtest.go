@@ -45,6 +45,7 @@ type options struct {
 	nodeExtra   map[int][]string
 	logLevel    string
 	maxSessions int
+	userRC      bool
 }
 
 // Option changes how Start sets up the nodes.
@@ -71,6 +72,12 @@ func WithNodeConfig(i int, lines ...string) Option {
 
 // WithLogLevel sets sshd's LogLevel (default VERBOSE; DEBUG1 logs every channel a client opens).
 func WithLogLevel(level string) Option { return func(o *options) { o.logLevel = level } }
+
+// WithUserShellRC lets bash read the login user's ~/.bashrc before each command, as it does on
+// a stock node. By default sshdtest sets SHLVL=1 in the sessions, which makes bash skip it: the
+// tier then does not depend on the tester's ~/.bashrc (one that prints breaks output checks; one
+// that runs "pyenv init" costs ~100 ms of CPU per command and dominates every benchmark).
+func WithUserShellRC() Option { return func(o *options) { o.userRC = true } }
 
 // WithMaxSessions sets sshd's MaxSessions (sessions per connection; sshd's default is 10).
 func WithMaxSessions(n int) Option { return func(o *options) { o.maxSessions = n } }

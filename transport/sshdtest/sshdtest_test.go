@@ -230,3 +230,37 @@ func TestNodeConfigWinsAndStaysOnItsNode(t *testing.T) {
 		}
 	}
 }
+
+func TestShellRC(t *testing.T) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Skip("no home directory")
+	}
+	if _, err := os.Stat(home + "/.bashrc"); err != nil {
+		t.Skip("no ~/.bashrc to tell the modes apart")
+	}
+	if sh, _ := exec.Command("sh", "-c", `getent passwd "$(id -un)" | cut -d: -f7`).Output(); !strings.Contains(string(sh), "bash") {
+		t.Skip("login shell is not bash")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// bash reads ~/.bashrc only as a top-level shell: SHLVL 1 inside the command. With
+	// sshdtest's SetEnv SHLVL=1 bash counts itself as level 2 and skips it.
+	tests := []struct {
+		name string
+		opts []Option
+		want string
+	}{
+		{"default skips ~/.bashrc", nil, "2\n"},
+		{"WithUserShellRC", []Option{WithUserShellRC()}, "1\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Start(t, 1, tt.opts...)
+			out, err := sshRun(ctx, t, c, 0, nil, "echo $SHLVL")
+			if err != nil || out != tt.want {
+				t.Errorf("SHLVL %q, %v; want %q", out, err, tt.want)
+			}
+		})
+	}
+}
