@@ -34,8 +34,9 @@ lint:
 fmt:
 	gofmt -w cmd inventory transport tasks examples
 
+## demo: a rolling update of a local lab cluster (about a minute).
 demo: build
-	@echo "make demo arrives with the lab (issue 6)"; exit 1
+	@DROVER=$(BIN) bash examples/lab/demo.sh
 
 clean:
 	rm -rf bin

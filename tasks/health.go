@@ -135,7 +135,7 @@ func (j *Job) healthGate(ctx context.Context) error {
 	h := &healthRun{conn: j.Conn, node: j.Node, paths: j.Paths}
 	deadline := time.Now().Add(r.HealthTimeout)
 	var since time.Time
-	reason, gone := "no check has run", 0
+	reason, gone := "waiting for the server to start", 0
 	for {
 		pid, err := j.runningPID(ctx)
 		if err != nil {
@@ -143,6 +143,7 @@ func (j *Job) healthGate(ctx context.Context) error {
 		}
 		if pid == 0 {
 			gone++
+			reason = "the server is not running"
 			if gone >= 3 {
 				return &HealthError{Reason: "the server exited", Log: j.logErrors(ctx)}
 			}

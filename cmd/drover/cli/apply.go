@@ -66,7 +66,7 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 		}
 		fmt.Fprintf(e.stderr, "plan %s still matches every node\n", planFile)
 	} else if !g.json {
-		renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout))
+		renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout), false)
 	}
 	if p.Summary.Update == 0 {
 		if err := planErr(p); err != nil {
@@ -87,7 +87,7 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 			return refused(fmt.Errorf("not confirmed; nothing changed"))
 		}
 	}
-	sink := lineSink(e.stderr, g.color)
+	sink := lineSink(e.stderr, g.color, g.verbose)
 	if g.json {
 		sink = jsonSink(e.stdout)
 	}

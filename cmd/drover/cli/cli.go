@@ -90,6 +90,7 @@ func (e *env) newApp() *cli.App {
 			e.newStatusCommand(),
 			e.newRecoverCommand(),
 			e.newUnlockCommand(),
+			e.newLabCommand(),
 			e.newVersionCommand(),
 		},
 		Action: func(c *cli.Context) error {

@@ -24,14 +24,31 @@ func jsonSink(w io.Writer) tasks.Sink {
 
 // lineSink writes one plain line per event, for logs and pipes. Progress
 // events are thinned out so a transfer does not flood the log.
-func lineSink(w io.Writer, color bool) tasks.Sink {
+func lineSink(w io.Writer, color, verbose bool) tasks.Sink {
 	var mu sync.Mutex
 	lastProgress := map[string]time.Time{}
+	started := map[string]string{}
 	return func(ev tasks.Event) {
 		mu.Lock()
 		defer mu.Unlock()
+		key := ev.Node + "/" + ev.Step
+		switch ev.Type {
+		case tasks.EventStepStarted:
+			// Said once, when the step is done, with what it did.
+			started[key] = ev.Message
+			if !verbose {
+				return
+			}
+		case tasks.EventStepDone:
+			if !verbose {
+				ev.Message = started[key]
+			}
+		case tasks.EventStepSkipped:
+			if !verbose {
+				return
+			}
+		}
 		if ev.Type == tasks.EventProgress {
-			key := ev.Node + "/" + ev.Step
 			if time.Since(lastProgress[key]) < 5*time.Second && (ev.Total == 0 || ev.Done < ev.Total) {
 				return
 			}
@@ -77,6 +94,9 @@ func formatEvent(ev tasks.Event) string {
 	case tasks.EventStepStarted:
 		return fmt.Sprintf("%s %-13s %s", node, ev.Step, ev.Message)
 	case tasks.EventStepDone:
+		if ev.Message != "" {
+			return fmt.Sprintf("%s %-13s %-6s %s", node, ev.Step, ms(ev.ElapsedMS), ev.Message)
+		}
 		return fmt.Sprintf("%s %-13s done (%s)", node, ev.Step, ms(ev.ElapsedMS))
 	case tasks.EventStepSkipped:
 		return fmt.Sprintf("%s %-13s skipped: %s", node, ev.Step, ev.Message)

@@ -25,18 +25,19 @@ func (e *env) newPlanCommand() *cli.Command {
 			"when any node drifted since. --json prints the plan JSON on stdout.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the plan to `FILE` (JSON) for apply"},
+			&cli.BoolFlag{Name: "compact", Usage: "one line per node instead of every step's details"},
 		},
 		Action: func(c *cli.Context) error {
 			g, err := e.globals(c)
 			if err != nil {
 				return err
 			}
-			return e.runPlan(c.Context, g, c.String("out"))
+			return e.runPlan(c.Context, g, c.String("out"), c.Bool("compact"))
 		},
 	}
 }
 
-func (e *env) runPlan(ctx context.Context, g globals, out string) error {
+func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) error {
 	cl, err := e.openCluster(g)
 	if err != nil {
 		return err
@@ -57,7 +58,7 @@ func (e *env) runPlan(ctx context.Context, g globals, out string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(p)
 	}
-	renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout))
+	renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout), compact)
 	return planErr(p)
 }
 
@@ -111,7 +112,7 @@ func readPlanFile(path string) (*rollout.Plan, error) {
 }
 
 // renderPlan prints a plan for people.
-func renderPlan(w io.Writer, p *rollout.Plan, color bool) {
+func renderPlan(w io.Writer, p *rollout.Plan, color, compact bool) {
 	bold := func(s string) string {
 		if color {
 			return "\x1b[1m" + s + "\x1b[0m"
@@ -127,7 +128,7 @@ func renderPlan(w io.Writer, p *rollout.Plan, color bool) {
 		for _, b := range wv.Batches {
 			fmt.Fprintf(w, "  Batch %d: %s\n", b.Number, nodeNames(b.Nodes))
 			for _, n := range b.Nodes {
-				renderNodePlan(w, p, n)
+				renderNodePlan(w, p, n, compact)
 			}
 		}
 		for _, s := range wv.Skipped {
@@ -145,16 +146,27 @@ func renderPlan(w io.Writer, p *rollout.Plan, color bool) {
 	}
 }
 
-func renderNodePlan(w io.Writer, p *rollout.Plan, n rollout.NodePlan) {
+func renderNodePlan(w io.Writer, p *rollout.Plan, n rollout.NodePlan, compact bool) {
 	f := n.Facts
 	head := fmt.Sprintf("    %s (%s): level %d -> %d", n.Node, n.Host, f.UpdateLevel, p.TargetLevel)
 	if n.Action == rollout.ActionResume {
 		head += "; resumes: " + n.Reason
 	}
+	var run, done []string
+	for _, st := range n.Steps {
+		if st.Done {
+			done = append(done, st.Name)
+		} else {
+			run = append(run, st.Name)
+		}
+	}
+	if compact {
+		fmt.Fprintf(w, "%s: %s\n", head, strings.Join(run, ", "))
+		return
+	}
 	fmt.Fprintln(w, head)
 	for _, st := range n.Steps {
 		if st.Done {
-			fmt.Fprintf(w, "      %-13s (nothing to do: %s)\n", st.Name, st.Summary)
 			continue
 		}
 		fmt.Fprintf(w, "      %-13s %s\n", st.Name, st.Summary)
@@ -163,6 +175,9 @@ func renderNodePlan(w io.Writer, p *rollout.Plan, n rollout.NodePlan) {
 				fmt.Fprintf(w, "      %-13s   %s\n", "", line)
 			}
 		}
+	}
+	if len(done) > 0 {
+		fmt.Fprintf(w, "      %-13s %s\n", "(done)", strings.Join(done, ", "))
 	}
 }
 

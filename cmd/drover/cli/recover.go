@@ -63,7 +63,7 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 		return err
 	}
 	run := newRunID()
-	sink := lineSink(e.stderr, g.color)
+	sink := lineSink(e.stderr, g.color, g.verbose)
 	if g.json {
 		sink = jsonSink(e.stdout)
 	}

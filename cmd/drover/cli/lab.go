@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/drover-sh/drover/tasks/apim/apimsim"
+	"github.com/drover-sh/drover/tasks/apim/lab"
+	"github.com/urfave/cli/v2"
+)
+
+const defaultLabDir = "drover-lab"
+
+func (e *env) newLabCommand() *cli.Command {
+	dirFlag := &cli.StringFlag{Name: "dir", Value: defaultLabDir, Usage: "the lab's `DIR`"}
+	return &cli.Command{
+		Name:  "lab",
+		Usage: "start / stop a local lab cluster of simulated API Manager nodes reached over SSH",
+		Description: "`lab up` makes, in DIR, a cluster of simulated API Manager nodes (default: 2 control planes,\n" +
+			"2 traffic managers, 2 gateways), each behind its own SSH server on 127.0.0.1 with its own host\n" +
+			"key and product directory, running an older update level; an inventory (drover.hcl), a client\n" +
+			"key, a known_hosts file with the nodes' keys, and an updated pack one level higher. Nothing is\n" +
+			"installed and no root is needed. The lab runs until `lab down`, which stops every server and\n" +
+			"SSH listener the lab started, and nothing else. `lab up` on a lab that is down starts it again.",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "up",
+				Usage: "create (or restart) a lab and start it",
+				Flags: []cli.Flag{dirFlag, &cli.StringFlag{Name: "nodes", Value: "cp=2,tm=2,gw=2", Usage: "the nodes per profile: cp, tm, km, gw"}},
+				Action: func(c *cli.Context) error {
+					return e.runLabUp(c.Context, c.String("dir"), c.String("nodes"))
+				},
+			},
+			{
+				Name:   "down",
+				Usage:  "stop a lab's SSH servers and simulated API Manager servers",
+				Flags:  []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error { return e.runLabDown(c.String("dir")) },
+			},
+			{
+				Name: "serve", Hidden: true, Flags: []cli.Flag{dirFlag},
+				Action: func(c *cli.Context) error { return e.runLabServe(c.Context, c.String("dir")) },
+			},
+			{
+				Name: "sim", Hidden: true, SkipFlagParsing: true,
+				Action: func(c *cli.Context) error {
+					if code := apimsim.Main(c.Args().Slice(), e.stdin, e.stdout, e.stderr); code != 0 {
+						return &silentError{code}
+					}
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func labPIDFile(dir string) string { return filepath.Join(dir, "lab.pid") }
+
+func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if pid := labDaemon(dir); pid > 0 {
+		return refused(fmt.Errorf("the lab in %s is already up (pid %d); take it down with: drover lab down --dir %s", dir, pid, dir))
+	}
+	l, err := lab.Load(dir)
+	if err != nil {
+		nodes, perr := lab.ParseNodes(nodesSpec)
+		if perr != nil {
+			return usageErrorf("%v", perr)
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		sim := filepath.Join(dir, "bin", "apimsim")
+		fmt.Fprintf(e.stderr, "creating a lab of %d nodes in %s...\n", len(nodes), dir)
+		if l, err = lab.Create(lab.Spec{Dir: dir, Nodes: nodes, SimBin: sim}); err != nil {
+			return err
+		}
+		// The simulated API Manager of the lab lives in drover itself.
+		wrapper := "#!/bin/sh\nAPIMSIM_SELF=" + shQuote(sim) + " exec " + shQuote(exe) + " lab sim \"$@\"\n"
+		if err := os.MkdirAll(filepath.Dir(sim), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(sim, []byte(wrapper), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := e.startLabDaemon(dir); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stderr, "starting API Manager on every node...")
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := l.StartProducts(sctx); err != nil {
+		return fmt.Errorf("%w; take the lab down with: drover lab down --dir %s", err, dir)
+	}
+	rel, _ := filepath.Rel(mustWD(), l.Inventory)
+	if rel == "" || strings.HasPrefix(rel, "..") {
+		rel = l.Inventory
+	}
+	fmt.Fprintf(e.stdout, "lab up in %s: %d API Manager %s nodes at update level %d, each behind its own SSH server\n", dir, len(l.Nodes), l.Version, l.Level)
+	for _, n := range l.Nodes {
+		fmt.Fprintf(e.stdout, "  %-6s %-16s ssh 127.0.0.1:%d  offset %d  %s\n", n.Name, n.Profile, n.SSHPort, n.Offset, n.Home)
+	}
+	fmt.Fprintf(e.stdout, "inventory %s, pack %s (level %d)\n\ntry next:\n", l.Inventory, l.Pack, l.Level+1)
+	for _, c := range []string{"status", "plan", "apply", "status"} {
+		fmt.Fprintf(e.stdout, "  drover -i %s %s\n", rel, c)
+	}
+	fmt.Fprintf(e.stdout, "  drover lab down --dir %s\n", dir)
+	return nil
+}
+
+// startLabDaemon starts `drover lab serve` in its own session and waits
+// until its SSH servers listen.
+func (e *env) startLabDaemon(dir string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "lab.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	ready := filepath.Join(dir, "lab.ready")
+	os.Remove(ready)
+	cmd := exec.Command(exe, "lab", "serve", "--dir", dir)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("lab: start the SSH servers: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(30 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			b, _ := os.ReadFile(filepath.Join(dir, "lab.log"))
+			return fmt.Errorf("lab: the SSH servers exited (%v): %s", err, lastLine(string(b)))
+		case <-deadline:
+			return errors.New("lab: the SSH servers did not come up within 30s; see " + filepath.Join(dir, "lab.log"))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// runLabServe is the lab's daemon: it hosts the nodes' SSH servers until
+// it is told to stop, then stops the simulated servers and exits.
+func (e *env) runLabServe(ctx context.Context, dir string) error {
+	l, err := lab.Load(dir)
+	if err != nil {
+		return err
+	}
+	srv, err := l.Serve()
+	if err != nil {
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	os.WriteFile(labPIDFile(dir), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "lab.ready"), nil, 0o644)
+	fmt.Fprintf(e.stderr, "lab: serving %d nodes (pid %d)\n", len(l.Nodes), os.Getpid())
+	select {
+	case <-sigs:
+	case <-ctx.Done():
+	}
+	l.StopProducts()
+	srv.Close()
+	os.Remove(filepath.Join(dir, "lab.ready"))
+	os.Remove(labPIDFile(dir))
+	fmt.Fprintln(e.stderr, "lab: stopped")
+	return nil
+}
+
+// labDaemon returns the PID of a running lab daemon for dir, or 0.
+func labDaemon(dir string) int {
+	b, err := os.ReadFile(labPIDFile(dir))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return 0
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if !strings.Contains(string(cmdline), "serve") {
+		return 0
+	}
+	return pid
+}
+
+func (e *env) runLabDown(dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	l, err := lab.Load(dir)
+	if err != nil {
+		return err
+	}
+	if pid := labDaemon(dir); pid > 0 {
+		syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) && syscall.Kill(pid, 0) == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if syscall.Kill(pid, 0) == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	// Whatever the daemon left (or a daemon that was killed) is stopped too.
+	l.StopProducts()
+	os.Remove(labPIDFile(dir))
+	fmt.Fprintf(e.stdout, "lab down: %d nodes stopped; the files stay in %s (remove the folder to start afresh)\n", len(l.Nodes), dir)
+	return nil
+}
+
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func mustWD() string {
+	wd, _ := os.Getwd()
+	return wd
+}
