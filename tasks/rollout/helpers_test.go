@@ -22,8 +22,6 @@ func script(t *testing.T, n *lab.Node, arg string) string {
 	return string(out)
 }
 
-
-
 func waitDown(t *testing.T, n *lab.Node) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
