@@ -79,6 +79,9 @@ func (l *Lab) Serve() (*Servers, error) {
 		}
 		srv, err := sshtest.Start(sshtest.ServerConfig{
 			Addr: "127.0.0.1:" + strconv.Itoa(n.SSHPort), HostKey: signer, ClientKeyFile: l.ClientKey, Dir: n.Dir,
+			// Tests put fault-injecting stand-ins for system tools (a
+			// full disk for unzip, say) in the node's shims folder.
+			Env: []string{"PATH=" + n.ShimDir() + ":" + os.Getenv("PATH")},
 		})
 		if err != nil {
 			ss.Close()
@@ -175,3 +178,7 @@ func ours(pid int, nodeDir string) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return err == nil && strings.Contains(string(b), nodeDir)
 }
+
+// ShimDir is a folder searched first for commands run on the node: tests put
+// stand-ins for system tools there to inject faults.
+func (n *Node) ShimDir() string { return filepath.Join(n.Dir, "shims") }
