@@ -61,6 +61,9 @@ type StepError struct {
 	Node string
 	Step string
 	Err  error
+	// RolledBack is set when the node was rolled back after the failure;
+	// Down when it failed out of service and was not.
+	RolledBack, Down bool
 }
 
 func (e *StepError) Error() string { return fmt.Sprintf("%s: %s: %v", e.Node, e.Step, e.Err) }

@@ -157,11 +157,14 @@ func (j *Job) Apply(ctx context.Context, rollback bool) (err error) {
 			j.runHooks(ctx, inventory.OnFailure)
 			if stopped && rollback {
 				if rerr := j.Rollback(ctx); rerr != nil {
+					serr.Down = true
 					return errors.Join(serr, fmt.Errorf("%s: rollback failed: %w", j.Node.Name, rerr))
 				}
+				serr.RolledBack = true
 				j.journal(ctx, Record{Step: "run", Phase: OutcomeRolledBack, Target: target, Detail: oneLine(serr.Error())})
 				return serr
 			}
+			serr.Down = stopped
 			j.journal(ctx, Record{Step: "run", Phase: OutcomeFailed, Target: target, Detail: oneLine(serr.Error())})
 			return serr
 		}

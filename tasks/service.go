@@ -157,7 +157,7 @@ func startStep() Step {
 	return Step{
 		Name: "start",
 		Probe: func(ctx context.Context, j *Job) (Change, error) {
-			if j.switched() && j.facts.Running {
+			if j.facts.Running && (j.switched() || (j.Pack == nil && j.updated())) {
 				return Change{Done: true, Summary: "server running"}, nil
 			}
 			return Change{Summary: j.script() + " start" + j.profileArg()}, nil

@@ -78,6 +78,12 @@ func (j *Job) preflight(ctx context.Context) error {
 	if j.Pack != nil && j.Pack.Product != want {
 		return fmt.Errorf("the pack is %s but the cluster runs %s; use a pack of the same release", j.Pack.Product, want)
 	}
+	if j.Inv.Update.Strategy == inventory.InPlace {
+		if j.updated() {
+			return nil
+		}
+		return j.preflightInPlace(ctx)
+	}
 	if j.switched() || j.Pack == nil {
 		return nil
 	}

@@ -49,7 +49,11 @@ type FailedError struct {
 	Nodes  []string
 	Errors []string
 	Halted bool
+	// Errs are the nodes' errors, for errors.As.
+	Errs []error
 }
+
+func (e *FailedError) Unwrap() []error { return e.Errs }
 
 func (e *FailedError) Error() string {
 	s := fmt.Sprintf("%d node(s) failed: %s", len(e.Nodes), strings.Join(e.Errors, "; "))
@@ -86,6 +90,7 @@ func Apply(soft, hard context.Context, o *Options, p *Plan) (*Report, error) {
 	var mu sync.Mutex
 	failures := 0
 	var failedNames, failedErrs []string
+	var nodeErrs []error
 	for _, w := range p.Waves {
 		for _, s := range w.Skipped {
 			results[s.Node] = &NodeReport{Node: s.Node, Profile: s.Profile, Outcome: OutcomeSkipped, Error: s.Reason}
@@ -123,7 +128,7 @@ waves:
 			for _, np := range batch {
 				n := nodes[np.Node]
 				g.Go(func() error {
-					r, lost := runNode(hard, o, n, w.Number, bn)
+					r, lost, nerr := runNode(hard, o, n, w.Number, bn)
 					mu.Lock()
 					defer mu.Unlock()
 					results[n.Name] = r
@@ -131,6 +136,7 @@ waves:
 						failures++
 						failedNames = append(failedNames, n.Name)
 						failedErrs = append(failedErrs, n.Name+": "+r.Error)
+						nodeErrs = append(nodeErrs, nerr)
 					}
 					if lost {
 						down++
@@ -171,7 +177,7 @@ waves:
 	var err error
 	switch {
 	case len(failedNames) > 0:
-		err = &FailedError{Nodes: failedNames, Errors: failedErrs, Halted: rep.Halted}
+		err = &FailedError{Nodes: failedNames, Errors: failedErrs, Halted: rep.Halted, Errs: nodeErrs}
 	case rep.Interrupted:
 		err = fmt.Errorf("rollout: interrupted; run apply again to resume: %w", context.Canceled)
 	case rep.Halted:
@@ -187,7 +193,7 @@ waves:
 
 // runNode updates one node, rolling it back on failure when the inventory
 // says so. lost reports a node left out of service.
-func runNode(ctx context.Context, o *Options, n *inventory.Node, wave, batch int) (*NodeReport, bool) {
+func runNode(ctx context.Context, o *Options, n *inventory.Node, wave, batch int) (*NodeReport, bool, error) {
 	start := time.Now()
 	r := &NodeReport{Node: n.Name, Profile: n.Profile}
 	o.Sink.Emit(tasks.Event{Type: tasks.EventNodeStarted, Run: o.Run, Node: n.Name, Profile: n.Profile, Wave: wave, Batch: batch})
@@ -202,31 +208,23 @@ func runNode(ctx context.Context, o *Options, n *inventory.Node, wave, batch int
 	case err == nil:
 		r.Outcome = OutcomeDone
 		o.Sink.Emit(tasks.Event{Type: tasks.EventNodeDone, Run: o.Run, Node: n.Name, Profile: n.Profile, Wave: wave, Batch: batch, ElapsedMS: r.ElapsedMS})
-		return r, false
+		return r, false, nil
 	case ctx.Err() != nil:
 		r.Outcome, r.Error, lost = OutcomeStopped, err.Error(), true
 	default:
 		r.Outcome, r.Error = OutcomeFailed, err.Error()
 		var se *tasks.StepError
-		rolledBack := o.Inv.Rollout.AutoRollback && !strings.Contains(err.Error(), "rollback failed")
-		if errors.As(err, &se) && rolledBack && stoppedAt(se.Step) {
-			r.Outcome = OutcomeRolledBack
-		} else if errors.As(err, &se) && stoppedAt(se.Step) {
-			lost = true
+		if errors.As(err, &se) {
+			if se.RolledBack {
+				r.Outcome = OutcomeRolledBack
+			}
+			lost = se.Down
+		} else {
+			lost = true // not knowing is counted as down
 		}
 	}
 	o.Sink.Emit(tasks.Event{Type: tasks.EventNodeFailed, Run: o.Run, Node: n.Name, Profile: n.Profile, Wave: wave, Batch: batch, Error: r.Error, Message: r.Outcome, ElapsedMS: r.ElapsedMS})
-	return r, lost
-}
-
-// stoppedAt reports whether a failure at this step happened after the node
-// was taken out of service.
-func stoppedAt(step string) bool {
-	switch step {
-	case "stop", "persist", "switch", "start", "after_start", "health", "after_healthy":
-		return true
-	}
-	return false
+	return r, lost, err
 }
 
 func names(nps []NodePlan) string {
