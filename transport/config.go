@@ -23,6 +23,7 @@ const (
 	DefaultConnectTimeout = 10 * time.Second
 	DefaultKeepAlive      = 5 * time.Second
 	DefaultKeepAliveMax   = 3
+	DefaultMaxSessions    = 10
 )
 
 // Config says how to reach one node. Zero values mean "not set": the
@@ -40,6 +41,7 @@ type Config struct {
 	ConnectTimeout time.Duration // bounds TCP connect + handshake of each hop (default 10s)
 	SSHConfigPath  string        // "": ~/.ssh/config; "none": do not read ssh_config
 	KeepAlive      time.Duration // interval of keepalive@openssh.com (default 5s; dead after 3 missed); <0 disables
+	MaxSessions    int           // sessions open at once on the connection (default 10, sshd's MaxSessions); more wait
 
 	// NoAgent turns the ssh-agent off. When false and AgentSocket (or else
 	// SSH_AUTH_SOCK) names a socket, the agent's keys are offered after the
@@ -74,6 +76,7 @@ type settings struct {
 	keepAlive      time.Duration
 	keepAliveMax   int
 	agentSocket    string
+	maxSessions    int
 }
 
 func (s *settings) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
@@ -165,6 +168,10 @@ func resolve(cfg Config) (*settings, error) {
 	s.keepAliveMax = DefaultKeepAliveMax
 	if n, err := strconv.Atoi(look.get("ServerAliveCountMax")); err == nil && n > 0 {
 		s.keepAliveMax = n
+	}
+	s.maxSessions = cfg.MaxSessions
+	if s.maxSessions <= 0 {
+		s.maxSessions = DefaultMaxSessions
 	}
 	if !cfg.NoAgent {
 		s.agentSocket = firstNonEmpty(cfg.AgentSocket, os.Getenv("SSH_AUTH_SOCK"))

@@ -32,6 +32,7 @@ type Client struct {
 	sftp      *sftp.Client
 	sftpSmall *sftp.Client // for reads from servers without limits@openssh.com
 	sudo      sudoState
+	slots     chan struct{} // one per open session: sshd's MaxSessions
 }
 
 // Dial connects to the node described by cfg, through its jump hosts,
@@ -42,7 +43,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, s: s, done: make(chan struct{})}
+	c := &Client{cfg: cfg, s: s, done: make(chan struct{}), slots: make(chan struct{}, s.maxSessions)}
 	var via *ssh.Client
 	for i, hop := range s.jump {
 		hs, err := hopSettings(cfg, hop)
@@ -89,6 +90,14 @@ func (c *Client) Addr() string { return c.s.addr() }
 func (c *Client) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		if c.dead == nil {
+			c.dead = errors.New("client closed")
+		}
+		c.mu.Unlock()
+		err = c.conn.Close()
+		c.closeHops()
+		<-c.done // an SFTP() waiting for a session slot gives up, unlocking sftpMu
 		c.sftpMu.Lock()
 		if c.sftp != nil {
 			c.sftp.Close()
@@ -97,13 +106,6 @@ func (c *Client) Close() error {
 			c.sftpSmall.Close()
 		}
 		c.sftpMu.Unlock()
-		c.mu.Lock()
-		if c.dead == nil {
-			c.dead = errors.New("client closed")
-		}
-		c.mu.Unlock()
-		err = c.conn.Close()
-		c.closeHops()
 	})
 	return err
 }

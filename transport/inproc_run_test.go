@@ -214,3 +214,26 @@ func TestQuote(t *testing.T) {
 		}
 	}
 }
+
+// TestInprocSessionsCappedAtMaxSessions runs more commands at once than the
+// server allows sessions per connection, with an SFTP session open: they
+// wait for a slot instead of failing.
+func TestInprocSessionsCappedAtMaxSessions(t *testing.T) {
+	s := sshtest.NewServer(t, sshtest.WithMaxSessions(3))
+	cfg := s.ClientConfig(t)
+	cfg.MaxSessions = 3
+	c := ipDial(t, cfg)
+	if _, err := c.SFTP(); err != nil {
+		t.Fatal(err)
+	}
+	errs := transport.ForEach(ipCtx(t), make([]int, 24), 24, func(ctx context.Context, i int, _ int) error {
+		res, err := c.Run(ctx, "echo "+strconv.Itoa(i), transport.RunOptions{})
+		if err == nil && string(res.Stdout) != strconv.Itoa(i)+"\n" {
+			err = fmt.Errorf("run %d printed %q", i, res.Stdout)
+		}
+		return err
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -55,26 +55,35 @@ func (c *Client) run(ctx context.Context, cmd string, stdin io.Reader, opts RunO
 	if max == 0 {
 		max = DefaultMaxOutput
 	}
-	sess, err := c.conn.NewSession()
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	release := sync.OnceFunc(c.release)
+	defer release()
+	sess, err := c.newSession(ctx)
 	if err != nil {
-		return nil, c.lostErr("session", err)
+		return nil, err
 	}
 	defer sess.Close()
 	stdout := &capture{w: opts.Stdout, max: max}
 	stderr := &capture{w: opts.Stderr, max: max}
-	sess.Stdout, sess.Stderr = stdout, stderr
+	sniffer := &pidSniffer{w: stderr}
+	sess.Stdout, sess.Stderr = stdout, sniffer
 	sess.Stdin = stdin
 	start := time.Now()
-	if err := sess.Start(cmd); err != nil {
+	if err := sess.Start(wrapCommand(cmd)); err != nil {
 		return nil, c.connErr("run", err)
 	}
 	waitc := make(chan error, 1)
 	go func() { waitc <- sess.Wait() }()
 	select {
 	case err = <-waitc:
+		sniffer.flush()
 	case <-ctx.Done():
 		sess.Signal(ssh.SIGTERM)
 		sess.Close()
+		release() // killGroup needs a session
+		c.killGroup(sniffer.PID())
 		select {
 		case <-waitc:
 		case <-time.After(2 * time.Second): // a dead connection: keepalives will end it

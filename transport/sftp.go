@@ -41,6 +41,9 @@ func (c *Client) SFTP() (*sftp.Client, error) {
 	if c.sftp != nil {
 		return c.sftp, nil
 	}
+	if err := c.acquire(context.Background()); err != nil { // held while the client lives
+		return nil, err
+	}
 	sc, err := sftp.NewClient(c.conn,
 		sftp.MaxPacketUnchecked(sftpPacket),
 		sftp.UseConcurrentWrites(true),
@@ -48,6 +51,7 @@ func (c *Client) SFTP() (*sftp.Client, error) {
 		sftp.MaxConcurrentRequestsPerFile(64),
 	)
 	if err != nil {
+		c.release()
 		return nil, c.connErr("sftp", err)
 	}
 	c.sftp = sc
@@ -70,8 +74,13 @@ func (c *Client) sftpReader() (*sftp.Client, error) {
 	c.sftpMu.Lock()
 	defer c.sftpMu.Unlock()
 	if c.sftpSmall == nil {
+		if err := c.acquire(context.Background()); err != nil { // held while the client lives
+			return nil, err
+		}
 		c.sftpSmall, err = sftp.NewClient(c.conn, sftp.MaxPacket(32768), sftp.UseConcurrentReads(true), sftp.MaxConcurrentRequestsPerFile(64))
 		if err != nil {
+			c.release()
+			c.sftpSmall = nil
 			return nil, c.connErr("sftp", err)
 		}
 	}

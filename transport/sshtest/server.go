@@ -36,6 +36,7 @@ type ServerConfig struct {
 	Dir            string               // working directory of commands; "" is the current directory
 	Env            []string             // "K=V" added to the environment of commands
 	Shell          string               // "" is /bin/sh
+	MaxSessions    int                  // > 0: sessions open at once per connection; more are refused with "open failed", like sshd
 	Logf           func(string, ...any) // nil: silent
 }
 
@@ -237,11 +238,20 @@ func (s *Server) serveConn(nc net.Conn) {
 		defer s.wg.Done()
 		ssh.DiscardRequests(reqs) // keepalive@openssh.com gets a "failure" reply, which is a reply
 	}()
+	var open atomic.Int64 // sessions open on this connection
 	for nch := range chans {
 		switch nch.ChannelType() {
 		case "session":
+			if s.cfg.MaxSessions > 0 && open.Load() >= int64(s.cfg.MaxSessions) {
+				nch.Reject(ssh.ConnectionFailed, "open failed")
+				continue
+			}
+			open.Add(1)
 			s.wg.Add(1)
-			go s.session(nch)
+			go func() {
+				defer open.Add(-1)
+				s.session(nch)
+			}()
 		case "direct-tcpip":
 			s.wg.Add(1)
 			go s.directTCPIP(nch)

@@ -45,6 +45,10 @@ func WithUser(name string) Option { return func(c *ServerConfig) { c.User = name
 // WithShell sets the shell commands run through (default /bin/sh).
 func WithShell(path string) Option { return func(c *ServerConfig) { c.Shell = path } }
 
+// WithMaxSessions refuses more than n sessions open at once on a
+// connection, like sshd's MaxSessions.
+func WithMaxSessions(n int) Option { return func(c *ServerConfig) { c.MaxSessions = n } }
+
 // WithAddr sets the listen address (default 127.0.0.1:0).
 func WithAddr(addr string) Option { return func(c *ServerConfig) { c.Addr = addr } }
 
