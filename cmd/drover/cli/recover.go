@@ -27,13 +27,14 @@ func (e *env) newRecoverCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.NArg() != 1 {
+			args, set := trailingFlags(c, "resume", "rollback")
+			if len(args) != 1 {
 				return usageErrorf("recover takes exactly one NODE")
 			}
-			if c.Bool("resume") == c.Bool("rollback") {
+			if set["resume"] == set["rollback"] {
 				return usageErrorf("recover needs exactly one of --resume or --rollback")
 			}
-			return e.runRecover(c.Context, g, c.Args().First(), c.Bool("rollback"))
+			return e.runRecover(c.Context, g, args[0], set["rollback"])
 		},
 	}
 }

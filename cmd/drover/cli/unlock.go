@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,13 +29,14 @@ func (e *env) newUnlockCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.NArg() != 1 {
+			args, set := trailingFlags(c, "force")
+			if len(args) != 1 {
 				return usageErrorf("unlock takes exactly one LOCK_ID (see drover status)")
 			}
-			if !c.Bool("force") {
-				return usageErrorf("unlock breaks the lock of run %s only with --force; make sure that run is dead first", c.Args().First())
+			if !set["force"] {
+				return usageErrorf("unlock breaks the lock of run %s only with --force; make sure that run is dead first", args[0])
 			}
-			return e.runUnlock(c.Context, g, c.Args().First())
+			return e.runUnlock(c.Context, g, args[0])
 		},
 	}
 }
@@ -81,4 +83,25 @@ func (e *env) runUnlock(ctx context.Context, g globals, id string) error {
 		return &exitError{ExitFailed, fmt.Errorf("no selected node holds lock %s", id)}
 	}
 	return nil
+}
+
+// trailingFlags returns the positional arguments and which of the named
+// bool flags are set, whether they were given before the arguments (parsed
+// by the flag set) or after them ("drover unlock ID --force"), which the
+// flag package would leave as arguments.
+func trailingFlags(c *cli.Context, names ...string) ([]string, map[string]bool) {
+	set := map[string]bool{}
+	for _, n := range names {
+		set[n] = c.Bool(n)
+	}
+	var args []string
+	for _, a := range c.Args().Slice() {
+		name := strings.TrimLeft(a, "-")
+		if _, ok := set[name]; ok && strings.HasPrefix(a, "-") {
+			set[name] = true
+			continue
+		}
+		args = append(args, a)
+	}
+	return args, set
 }
