@@ -88,8 +88,14 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 		}
 	}
 	sink := lineSink(e.stderr, g.color, g.verbose)
-	if g.json {
+	var live *liveView
+	switch {
+	case g.json:
 		sink = jsonSink(e.stdout)
+	case e.isTerminal(e.stderr) && !g.verbose:
+		live = newLiveView(e.stderr, g.color)
+		defer live.Close()
+		sink = live.sink()
 	}
 	o := cl.options(g, run, pack, sink)
 	soft := ctx
@@ -97,6 +103,9 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 	defer cancelHard()
 	go secondInterrupt(soft, hard, cancelHard, sink)
 	rep, err := rollout.Apply(soft, hard, o, p)
+	if live != nil {
+		live.Close()
+	}
 	if path, werr := writeRunRecord(cl.inv.Path, rep); werr == nil {
 		fmt.Fprintf(e.stderr, "run record: %s\n", path)
 	} else {
