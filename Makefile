@@ -17,6 +17,7 @@ build:
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 8m $(PKGS)
+	$(MAKE) --no-print-directory demo
 
 ## test-short: the quick tiers only (skips the real-sshd tier).
 test-short:

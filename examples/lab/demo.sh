@@ -39,4 +39,12 @@ fi
 step "the load balancer stand-in saw each gateway drained and enabled again"
 cat "$dir/lab/lb.log"
 
-step "done: the lab is taken down"
+step "drover lab down: every server the lab started stops"
+"$drover" lab down --dir "$dir/lab"
+sleep 1
+if pgrep -f "$dir/lab" >/dev/null; then
+  echo "demo: processes of the lab are still running:" >&2
+  pgrep -af "$dir/lab" >&2
+  exit 1
+fi
+echo "no process of the lab is left"
