@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/drover-sh/drover/inventory"
 )
@@ -215,5 +214,3 @@ func levelOf(config string) int {
 	}
 	return 0
 }
-
-var _ = time.Now

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 )
@@ -117,5 +116,3 @@ const journalTail = 400
 func journalTailScript(p Paths) string {
 	return fmt.Sprintf("tail -n %d %s 2>/dev/null | sed 's/^/j:/'", journalTail, q(p.Journal()))
 }
-
-var _ = path.Join

@@ -31,9 +31,6 @@ type Job struct {
 	// logOffset is the size of the product log before start, so the
 	// health gate reads only what the new start wrote.
 	logOffset int64
-	// stopped records that this run stopped a running server, which makes
-	// an earlier persist stale.
-	stopped bool
 }
 
 // Change is what a step would do, as probed.
