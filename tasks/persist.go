@@ -21,7 +21,7 @@ func persistStep() Step {
 			}
 			for _, p := range j.persistPaths() {
 				if sz, ok := sizes[p]; ok {
-					ch.Details = append(ch.Details, fmt.Sprintf("%s (%s)", p, humanBytes(sz)))
+					ch.Details = append(ch.Details, fmt.Sprintf("%s (%s)", p, HumanBytes(sz)))
 					ch.Bytes += sz
 				} else if !contains(j.Inv.OptionalPersist, p) {
 					ch.Details = append(ch.Details, p+" (absent on the node; nothing to carry)")

@@ -44,6 +44,9 @@ func hookStep(name, event string) Step {
 			if len(hooks) == 0 || (event == inventory.BeforeStop && (j.switched() || !j.facts.Running)) {
 				return Change{Done: true, Summary: "no " + event + " hook to run"}, nil
 			}
+			if event != inventory.BeforeStop && j.switched() && j.facts.Running && j.finished() {
+				return Change{Done: true, Summary: "the " + event + " hooks ran when the update completed"}, nil
+			}
 			ch := Change{Summary: fmt.Sprintf("run %d %s hook(s)", len(hooks), event)}
 			for _, h := range hooks {
 				ch.Details = append(ch.Details, h.Where+": "+h.Display)
@@ -52,6 +55,25 @@ func hookStep(name, event string) Step {
 		},
 		Apply: func(ctx context.Context, j *Job) error { return j.runHooks(ctx, event) },
 	}
+}
+
+// finished reports whether a run completed the update to this job's target
+// and nothing stopped, started or switched a release since: the hooks after
+// start and after health ran then, and running them again (enabling a node
+// in a load balancer twice, say) would be a change on an updated node.
+func (j *Job) finished() bool {
+	recs := j.facts.journal
+	for i := len(recs) - 1; i >= 0; i-- {
+		switch r := recs[i]; r.Step {
+		case "run":
+			if r.Phase == OutcomeDone {
+				return r.Target == j.target()
+			}
+		case "stop", "switch", "start", "rollback":
+			return false
+		}
+	}
+	return false
 }
 
 // runHooks runs a node's hooks for one event, in order; the first failure

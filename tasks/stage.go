@@ -93,7 +93,7 @@ func (j *Job) preflight(ctx context.Context) error {
 	}
 	if f.DiskFreeBytes < need {
 		return fmt.Errorf("not enough disk space beside %s: %s free, %s needed (pack, unpacked release and persisted data); free some space and run again",
-			j.Paths.Home, humanBytes(f.DiskFreeBytes), humanBytes(need))
+			j.Paths.Home, HumanBytes(f.DiskFreeBytes), HumanBytes(need))
 	}
 	return nil
 }
@@ -136,7 +136,7 @@ func stageStep() Step {
 			case j.switched() || j.staged():
 				return Change{Done: true, Summary: "already staged"}, nil
 			}
-			ch := Change{Summary: fmt.Sprintf("push %s (%s) and unpack it beside home", j.Pack.Top, humanBytes(j.Pack.Size)), Bytes: j.Pack.Size}
+			ch := Change{Summary: fmt.Sprintf("push %s (%s) and unpack it beside home", j.Pack.Top, HumanBytes(j.Pack.Size)), Bytes: j.Pack.Size}
 			if j.facts.Previous {
 				ch.Details = append(ch.Details, fmt.Sprintf("discard the release kept from the update before (level %d)", j.facts.PreviousLvl))
 			}
@@ -184,7 +184,8 @@ mv "$S/unpack/"%s "$N" && rm -rf "$S/unpack"
 	return j.writeStagedState(ctx, StagedState{Pack: j.Pack.SHA256, Level: j.Pack.Level})
 }
 
-func humanBytes(n int64) string {
+// HumanBytes renders a byte count for people: 1.5 MiB.
+func HumanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
