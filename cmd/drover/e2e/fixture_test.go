@@ -1,0 +1,277 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/drover-sh/drover/tasks/apim/apimsim"
+	"github.com/drover-sh/drover/tasks/apim/lab"
+	"github.com/drover-sh/drover/transport/sshdtest"
+)
+
+const (
+	version   = "4.4.0"
+	fromLevel = 11 // the level every node runs after layout
+	toLevel   = 12 // the pack's level
+	// Fast simulator timings.
+	startDelay = "300ms"
+	stopDelay  = "200ms"
+)
+
+// clusterNodes is the cluster every test lays out, in inventory order.
+var clusterNodes = []lab.NodeSpec{
+	{Name: "cp-1", Profile: "control-plane"}, {Name: "cp-2", Profile: "control-plane"},
+	{Name: "tm-1", Profile: "traffic-manager"}, {Name: "tm-2", Profile: "traffic-manager"},
+	{Name: "gw-1", Profile: "gateway-worker"}, {Name: "gw-2", Profile: "gateway-worker"},
+	{Name: "gw-3", Profile: "gateway-worker"}, {Name: "gw-4", Profile: "gateway-worker"},
+}
+
+// fixture is one test's cluster: a real sshd per node on its own 127.0.0.x
+// address, a simulated API Manager at fromLevel in each node's directory,
+// and a controller directory holding what an operator keeps beside an
+// inventory (drover.hcl, the client key, known_hosts, the pack, lb.sh).
+type fixture struct {
+	t   *testing.T
+	ssh *sshdtest.Cluster
+	// dir is the controller's directory; inv the inventory in it.
+	dir, inv string
+	// lab describes the nodes (Dir is the sshd node's directory, Home the
+	// product in it); its StartProducts and StopProducts start and stop the
+	// simulated servers.
+	lab   *lab.Lab
+	hosts map[string]*sshdtest.Node
+}
+
+// fixtureOptions change the inventory's rollout block.
+type fixtureOptions struct {
+	healthTimeout string // default "20s"
+}
+
+// newFixture lays the cluster out and starts every node's API Manager.
+// Cleanup stops every simulated server, then (sshdtest's own cleanup)
+// every sshd, and checks that no process of the test is left.
+func newFixture(t *testing.T, o fixtureOptions) *fixture {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("real-sshd end-to-end tier skipped with -short")
+	}
+	if o.healthTimeout == "" {
+		o.healthTimeout = "20s"
+	}
+	f := &fixture{t: t, dir: t.TempDir(), hosts: map[string]*sshdtest.Node{}}
+	// Registered first, so it runs last: after the simulated servers were
+	// stopped and sshd killed its sessions.
+	t.Cleanup(f.checkNoProcessLeft)
+	f.ssh = sshdtest.Start(t, len(clusterNodes))
+	f.inv = filepath.Join(f.dir, "drover.hcl")
+	f.lab = &lab.Lab{Dir: f.dir, Version: version, Level: fromLevel, Inventory: f.inv, SimBin: simBin}
+	for i, ns := range clusterNodes {
+		sn := f.ssh.Node(i)
+		n := &lab.Node{Name: ns.Name, Profile: ns.Profile, Dir: sn.Dir(), SSHPort: sn.Port()}
+		n.Home = filepath.Join(n.Dir, "wso2", apimsim.ProductName(version))
+		if err := apimsim.Layout(n.Home, apimsim.Spec{Version: version, Level: fromLevel, SimBin: simBin}); err != nil {
+			t.Fatal(err)
+		}
+		off, err := apimsim.FreeOffset()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Offset = off
+		if err := apimsim.SetOffset(n.Home, off); err != nil {
+			t.Fatal(err)
+		}
+		f.setFaults(n, apimsim.Faults{})
+		f.lab.Nodes = append(f.lab.Nodes, n)
+		f.hosts[n.Name] = sn
+	}
+	f.lab.Pack = filepath.Join(f.dir, "packs", fmt.Sprintf("%s-u%d.zip", apimsim.ProductName(version), toLevel))
+	if err := os.MkdirAll(filepath.Dir(f.lab.Pack), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := apimsim.BuildPack(f.lab.Pack, apimsim.Spec{Version: version, Level: toLevel, SimBin: simBin}); err != nil {
+		t.Fatal(err)
+	}
+	f.writeControllerFiles(o)
+	t.Cleanup(func() {
+		if err := f.lab.StopProducts(); err != nil {
+			t.Errorf("stop the simulated servers: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := f.lab.StartProducts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// node returns the named node.
+func (f *fixture) node(name string) *lab.Node {
+	for _, n := range f.lab.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	f.t.Fatalf("no node %s", name)
+	return nil
+}
+
+// setFaults stores a node's fault knobs, always with the fast timings.
+func (f *fixture) setFaults(n *lab.Node, fl apimsim.Faults) {
+	f.t.Helper()
+	fl.StartDelay, fl.StopDelay = startDelay, stopDelay
+	if err := apimsim.WriteFaults(n.Home, fl); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// lbScript stands in for a load balancer: it records drain and enable.
+const lbScript = `#!/bin/sh
+echo "$1 $2" >> "$(dirname "$0")/lb.log"
+`
+
+// writeControllerFiles writes the inventory the way an operator would, with
+// the key, known_hosts, template and hook script it names beside it.
+func (f *fixture) writeControllerFiles(o fixtureOptions) {
+	t := f.t
+	t.Helper()
+	copyFile(t, f.ssh.ClientKey(), filepath.Join(f.dir, "id_ed25519"), 0o600)
+	copyFile(t, f.ssh.KnownHosts(), filepath.Join(f.dir, "known_hosts"), 0o600)
+	copyFile(t, filepath.Join("testdata", "templates", "gateway.toml"), filepath.Join(f.dir, "templates", "gateway.toml"), 0o644)
+	if err := os.WriteFile(filepath.Join(f.dir, "lb.sh"), []byte(lbScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sum := fileSHA256(t, f.lab.Pack)
+	var b strings.Builder
+	fmt.Fprintf(&b, `# drover end-to-end test cluster: %d simulated API Manager nodes behind real sshd.
+
+cluster "e2e" {
+  product = "wso2am"
+  version = %q
+  home    = "/opt/wso2/wso2am-4.4.0"   # every node overrides it: the nodes share one machine
+}
+
+ssh {
+  user            = %q
+  port            = 22
+  identity_files  = ["id_ed25519"]
+  known_hosts     = "known_hosts"
+  host_key_policy = "strict"
+  connect_timeout = "10s"
+}
+
+update {
+  strategy = "side-by-side"
+  pack     = "packs/%s"
+  sha256   = %q
+}
+
+rollout {
+  order            = ["control-plane", "traffic-manager", "gateway-worker"]
+  max_unavailable  = 1
+  failure_budget   = 0
+  auto_rollback    = true
+  health_timeout   = %q
+  min_healthy_time = "1s"
+  stop_timeout     = "5s"
+}
+
+profile "gateway-worker" {
+  hook "before_stop"   { local = "./lb.sh drain ${node.name}" }
+  hook "after_healthy" { local = "./lb.sh enable ${node.name}" }
+  file "repository/conf/deployment.toml" { template = "templates/gateway.toml" }
+}
+`, len(f.lab.Nodes), version, f.ssh.User(), filepath.Base(f.lab.Pack), sum, o.healthTimeout)
+	for _, n := range f.lab.Nodes {
+		sn := f.hosts[n.Name]
+		fmt.Fprintf(&b, "\nnode %q {\n  profile = %q\n  host    = %q\n  port    = %d\n  offset  = %d\n  home    = %q\n}\n",
+			n.Name, n.Profile, sn.Host(), sn.Port(), n.Offset, n.Home)
+	}
+	if err := os.WriteFile(f.inv, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fileSHA256(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// checkNoProcessLeft fails the test when a process whose command line names
+// one of the test's directories (a simulated server, a drover, a command a
+// session started) outlives the test's cleanup, and kills it.
+func (f *fixture) checkNoProcessLeft() {
+	dirs := []string{f.dir}
+	if f.ssh != nil {
+		dirs = append(dirs, f.ssh.Dir())
+	}
+	var left []string
+	deadline := time.Now().Add(15 * time.Second) // processes killed a moment ago may still be exiting
+	for {
+		left = processesIn(dirs)
+		if len(left) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		f.t.Errorf("%d process(es) left behind after cleanup:\n%s", len(left), strings.Join(left, "\n"))
+		for _, p := range left {
+			var pid int
+			fmt.Sscan(p, &pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// processesIn lists live processes ("PID cmdline") whose command line
+// mentions one of dirs.
+func processesIn(dirs []string) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 { // gone, or a zombie (empty cmdline)
+			continue
+		}
+		cmd := strings.ReplaceAll(strings.TrimRight(string(b), "\x00"), "\x00", " ")
+		for _, d := range dirs {
+			if strings.Contains(cmd, d) {
+				out = append(out, fmt.Sprintf("%d %s", pid, cmd))
+				break
+			}
+		}
+	}
+	return out
+}
