@@ -41,10 +41,10 @@ func hookStep(name, event string) Step {
 		Name: name,
 		Probe: func(ctx context.Context, j *Job) (Change, error) {
 			hooks := j.Node.HooksFor(event)
-			if len(hooks) == 0 || (event == inventory.BeforeStop && (j.switched() || !j.facts.Running)) {
+			if len(hooks) == 0 || (event == inventory.BeforeStop && (j.onTarget() || !j.facts.Running)) {
 				return Change{Done: true, Summary: "no " + event + " hook to run"}, nil
 			}
-			if event != inventory.BeforeStop && j.switched() && j.facts.Running && j.finished() {
+			if event != inventory.BeforeStop && j.onTarget() && j.facts.Running && j.finished() {
 				return Change{Done: true, Summary: "the " + event + " hooks ran when the update completed"}, nil
 			}
 			ch := Change{Summary: fmt.Sprintf("run %d %s hook(s)", len(hooks), event)}
@@ -56,6 +56,10 @@ func hookStep(name, event string) Step {
 		Apply: func(ctx context.Context, j *Job) error { return j.runHooks(ctx, event) },
 	}
 }
+
+// onTarget reports whether the node's release is already the one this job
+// updates to: the pack switched in, or (in-place) the target level reached.
+func (j *Job) onTarget() bool { return j.switched() || (j.Pack == nil && j.updated()) }
 
 // finished reports whether a run completed the update to this job's target
 // and nothing stopped, started or switched a release since: the hooks after
