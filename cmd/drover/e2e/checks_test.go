@@ -234,20 +234,20 @@ func recoveryWarnings(home string) string {
 // statusNode is one element of `status --json` / `facts --json`, with the
 // contract's fields.
 type statusNode struct {
-	Node          string        `json:"node"`
-	Profile       string        `json:"profile"`
-	Host          string        `json:"host"`
-	Reachable     bool          `json:"reachable"`
-	Error         string        `json:"error"`
-	Version       string        `json:"version"`
-	UpdateLevel   int           `json:"update_level"`
-	Running       bool          `json:"running"`
-	Healthy       bool          `json:"healthy"`
-	DiskFreeBytes int64         `json:"disk_free_bytes"`
-	Lock          *statusLock   `json:"lock"`
-	LastRun       *statusRun    `json:"last_run"`
-	Previous      bool          `json:"previous_kept"`
-	PreviousLevel int           `json:"previous_level"`
+	Node          string      `json:"node"`
+	Profile       string      `json:"profile"`
+	Host          string      `json:"host"`
+	Reachable     bool        `json:"reachable"`
+	Error         string      `json:"error"`
+	Version       string      `json:"version"`
+	UpdateLevel   int         `json:"update_level"`
+	Running       bool        `json:"running"`
+	Healthy       bool        `json:"healthy"`
+	DiskFreeBytes int64       `json:"disk_free_bytes"`
+	Lock          *statusLock `json:"lock"`
+	LastRun       *statusRun  `json:"last_run"`
+	Previous      bool        `json:"previous_kept"`
+	PreviousLevel int         `json:"previous_level"`
 	raw           map[string]any
 }
 

@@ -163,6 +163,13 @@ func TestUnhealthyGatewayIsRolledBackAndLaterGatewaysUntouched(t *testing.T) {
 			t.Errorf("apply's error names %s, which did not fail: %s", strings.TrimSuffix(other, ":"), line)
 		}
 	}
+	t.Run("error names the node once", func(t *testing.T) {
+		// FailedError joins "NODE: " with the node's error, which already
+		// starts with "NODE: " (a StepError).
+		if strings.Contains(r.stderr, "gw-2: gw-2:") {
+			t.Errorf("the failure names gw-2 twice in a row: %s", lastLine(r.stderr, "drover: "))
+		}
+	})
 	run := runIDOf(t, r.stderr)
 
 	gw1 := f.node("gw-1")
