@@ -97,8 +97,14 @@ func LastRunOf(recs []Record) *LastRun {
 		if r.Run != lr.ID {
 			break
 		}
-		if r.Step == "run" && r.Phase != PhaseBegin && lr.Outcome == OutcomeInterrupted && i == len(recs)-1 {
-			lr.Outcome = r.Phase
+		if i == len(recs)-1 {
+			switch {
+			case r.Step == "run" && r.Phase != PhaseBegin:
+				lr.Outcome = r.Phase
+			case r.Step == "rollback" && r.Phase == PhaseEnd:
+				// A rollback on its own (drover recover --rollback).
+				lr.Outcome = OutcomeRolledBack
+			}
 		}
 		if lr.Step == "" && r.Step != "run" && (r.Phase == PhaseBegin || r.Phase == PhaseFail) {
 			lr.Step = r.Step
