@@ -247,3 +247,39 @@ func countLevel(evs []apimsim.Event, name string, level int) int {
 	}
 	return c
 }
+
+// slowLaunch wraps a release's startup script: start returns at once, as
+// the real one does, and the server writes its PID file two seconds later,
+// like a JVM slow to boot on a busy host.
+const slowLaunch = `#!/bin/sh
+real="$(dirname "$0")/api-manager-real.sh"
+if [ "$1" = start ]; then
+  (sleep 2; exec sh "$real" "$@") </dev/null >/dev/null 2>&1 &
+  exit 0
+fi
+exec sh "$real" "$@"
+`
+
+// TestServerSlowToWriteItsPID rolls back to a release whose server takes a
+// while to write its PID file: a server not yet started is not a server
+// that exited.
+func TestServerSlowToWriteItsPID(t *testing.T) {
+	t.Parallel()
+	tl := newLab(t, "4.4.0", "20s", specs("slow-pid", "control-plane")...)
+	n := tl.Nodes[0]
+	b := snapshot(t, tl, n, customise(t, tl, n))
+	if err := apply(tl.job(t, n.Name, "update", &recorder{})); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(previousDir(n), "bin")
+	if err := os.Rename(filepath.Join(bin, "api-manager.sh"), filepath.Join(bin, "api-manager-real.sh")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "api-manager.sh"), []byte(slowLaunch), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := rollback(tl.job(t, n.Name, "undo", &recorder{})); err != nil {
+		t.Fatalf("rollback to a release slow to start: %v", err)
+	}
+	checkBack(t, tl, n, b)
+}

@@ -129,7 +129,8 @@ func (e *HealthError) Error() string {
 
 // healthGate waits until every check passes continuously for
 // min_healthy_time, within health_timeout. A server that exits on the way
-// fails the gate at once.
+// fails the gate at once; one that has not written its PID file yet is
+// still booting and is waited for.
 func (j *Job) healthGate(ctx context.Context) error {
 	r := j.Inv.Rollout
 	h := &healthRun{conn: j.Conn, node: j.Node, paths: j.Paths}
@@ -137,11 +138,14 @@ func (j *Job) healthGate(ctx context.Context) error {
 	var since time.Time
 	reason, gone := "waiting for the server to start", 0
 	for {
-		pid, err := j.runningPID(ctx)
+		file, pid, err := j.serverState(ctx)
 		if err != nil {
 			return fmt.Errorf("health: %w", err)
 		}
-		if pid == 0 {
+		if pid == 0 && (file == "" || file == j.stalePID) {
+			gone, since = 0, time.Time{}
+			reason = "the server has not written a new PID to wso2carbon.pid yet"
+		} else if pid == 0 {
 			gone++
 			reason = "the server is not running"
 			if gone >= 3 {

@@ -31,6 +31,10 @@ type Job struct {
 	// logOffset is the size of the product log before start, so the
 	// health gate reads only what the new start wrote.
 	logOffset int64
+	// stalePID is what wso2carbon.pid held before start: the server writes
+	// the file itself once it boots, so until it changes the server of this
+	// start has not started yet (which is not the same as having exited).
+	stalePID string
 }
 
 // Change is what a step would do, as probed.

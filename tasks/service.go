@@ -200,15 +200,37 @@ func (j *Job) profileArg() string {
 }
 
 // startServer starts the release at home, remembering where its log ends
-// so the health gate reads only this start's lines.
+// so the health gate reads only this start's lines, and what the PID file
+// said before, so the gate can tell a server still booting from one that
+// exited.
 func (j *Job) startServer(ctx context.Context) error {
 	script := j.vars() + `log="$H/repository/logs/wso2carbon.log"
 if [ -f "$log" ]; then wc -c < "$log"; else echo 0; fi
+echo "pid=$(cat "$H/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')"
 cd "$H" && sh ./` + j.script() + ` start` + j.profileArg() + ` </dev/null >/dev/null 2>&1`
 	out, err := sh(ctx, j.Conn, script)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	j.logOffset, _ = strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	size, pid, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	j.logOffset, _ = strconv.ParseInt(strings.TrimSpace(size), 10, 64)
+	j.stalePID = strings.TrimPrefix(strings.TrimSpace(pid), "pid=")
 	return nil
+}
+
+// serverState returns the PID wso2carbon.pid of home names and, when that
+// process runs from home, the same PID as running (else 0).
+func (j *Job) serverState(ctx context.Context) (file string, running int, err error) {
+	out, err := sh(ctx, j.Conn, j.vars()+"R=\"$H\"\n"+pidScript+"echo \"file=$pid\"\nif alive; then echo \"alive=$pid\"; fi")
+	if err != nil {
+		return "", 0, err
+	}
+	for _, l := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(l, "file="); ok {
+			file = strings.TrimSpace(v)
+		} else if v, ok := strings.CutPrefix(l, "alive="); ok {
+			running, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return file, running, nil
 }
