@@ -23,7 +23,11 @@ awk '
 	name = $1; sub(/-[0-9]+$/, "", name)
 	delete m
 	for (i = 3; i + 1 <= NF; i += 2) m[$(i + 1)] = $i
-	if ("openssh-ms/op" in m) {
+	if ("upload/scp" in m) {
+		printf "\n%s (one node, tmpfs; seconds per part)\n", name
+		for (k in m) if (k ~ /-s\/op$/) { u = k; sub(/-s\/op$/, "", u); printf "  %-28s %8s s\n", u, m[k] }
+		printf "  upload/scp %s   sftp-write/scp %s   what-if/scp %s\n", m["upload/scp"], m["sftp-write/scp"], m["whatif/scp"]
+	} else if ("openssh-ms/op" in m) {
 		printf "\n%s\n", name
 		printf "  %-10s %10s ms   client cpu %8s ms   sshd cpu %8s ms\n", "drover", m["drover-ms/op"], m["drover-cpu-ms/op"], m["drover-sshd-cpu-ms/op"]
 		printf "  %-10s %10s ms   client cpu %8s ms   sshd cpu %8s ms\n", "openssh", m["openssh-ms/op"], m["openssh-cpu-ms/op"], m["openssh-sshd-cpu-ms/op"]
@@ -35,10 +39,6 @@ awk '
 		printf "  ratio %s (target <= 1.1): %s", m["ratio"], (m["ratio"] <= 1.1 ? "met" : "MISSED")
 		if ("whatif-ratio" in m) printf "   [what-if: %s s, ratio %s]", m["whatif-s/op"], m["whatif-ratio"]
 		printf "\n"
-	} else if ("upload/scp" in m) {
-		printf "\n%s (one node, tmpfs; seconds per part)\n", name
-		for (k in m) if (k ~ /-s\/op$/) { u = k; sub(/-s\/op$/, "", u); printf "  %-28s %8s s\n", u, m[k] }
-		printf "  upload/scp %s   sftp-write/scp %s   what-if/scp %s\n", m["upload/scp"], m["sftp-write/scp"], m["whatif/scp"]
 	}
 }' "$out"
 exit "$status"
