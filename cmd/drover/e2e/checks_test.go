@@ -186,6 +186,14 @@ func dbInodes(t *testing.T, release string) map[string]uint64 {
 	return out
 }
 
+// listInodes lists the H2 files of every release of a node with their
+// inodes, to explain a failed dbInodes comparison.
+func listInodes(n *lab.Node) string {
+	out, _ := exec.Command("sh", "-c", `cd "$1" && ls -li */repository/database/*.mv.db .drover/*/*/repository/database/*.mv.db .drover/*/failed/*/repository/database/*.mv.db 2>&1`,
+		"sh", filepath.Dir(n.Home)).CombinedOutput()
+	return string(out)
+}
+
 // stopServer stops a node's server with its startup script, as an operator
 // on the node would, and waits until it is gone.
 func stopServer(t *testing.T, n *lab.Node) {

@@ -16,6 +16,7 @@ func persistLine(node string) *regexp.Regexp {
 }
 
 func TestKilledApplyIsUnlockedThenResumedWithNothingLost(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	p := f.startKillOn(persistLine("cp-1"), syscall.SIGKILL, "apply", "--yes")
 	r := p.wait()

@@ -9,6 +9,7 @@ import (
 )
 
 func TestRecoverRollsBackAnUpdatedNode(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	gw1 := f.node("gw-1")
 	if r := f.drover("apply", "--yes", "--limit", "gw-1"); r.code != 0 || level(t, gw1.Home) != toLevel {
@@ -29,7 +30,7 @@ func TestRecoverRollsBackAnUpdatedNode(t *testing.T) {
 	// The release back in service is the kept one, with its own data files.
 	for name, ino := range dbInodes(t, gw1.Home) {
 		if prevInodes[name] != ino {
-			t.Errorf("gw-1: %s is not the kept release's file (inode %d, was %d)", name, ino, prevInodes[name])
+			t.Errorf("gw-1: %s is not the kept release's file (inode %d, was %d)\n%s", name, ino, prevInodes[name], listInodes(gw1))
 		}
 	}
 	failed, _ := filepath.Glob(statePath(gw1, "failed", "*"))
@@ -57,6 +58,7 @@ func TestRecoverRollsBackAnUpdatedNode(t *testing.T) {
 }
 
 func TestRecoverResumesAnInterruptedNode(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	gw2 := f.node("gw-2")
 	p := f.startKillOn(persistLine("gw-2"), syscall.SIGKILL, "apply", "--yes", "--limit", "gw-2")
@@ -118,6 +120,7 @@ func TestRecoverResumesAnInterruptedNode(t *testing.T) {
 }
 
 func TestFactsReportsAnUnreachableNodeAndTheOthersAnswer(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	f.ssh.Kill(f.hosts["tm-2"].Index())
 

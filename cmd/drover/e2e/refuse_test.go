@@ -54,6 +54,7 @@ func (f *fixture) unchanged(t *testing.T, before snapshot, what string) {
 }
 
 func TestStalePlanIsRefused(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	r := f.drover("plan", "-o", "plan.json")
 	if r.code != 0 {
@@ -109,6 +110,7 @@ func TestStalePlanIsRefused(t *testing.T) {
 }
 
 func TestSecondApplyWhileOneRunsIsRefused(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	first := f.start("apply", "--yes", "--limit", "gw-*")
 	// Every gateway is locked before the first one starts its update.

@@ -41,6 +41,7 @@ func (f *fixture) runRecord(run string) (*runRecord, map[string]string) {
 }
 
 func TestApplyRollsTheWholeClusterInOrder(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	r := f.drover("apply", "--yes")
 	if r.code != 0 {
@@ -144,6 +145,7 @@ func TestApplyRollsTheWholeClusterInOrder(t *testing.T) {
 }
 
 func TestUnhealthyGatewayIsRolledBackAndLaterGatewaysUntouched(t *testing.T) {
+	t.Parallel()
 	// A short health_timeout: gw-2 never becomes healthy, and waiting 20s
 	// for it would prove nothing more.
 	f := newFixture(t, fixtureOptions{healthTimeout: "8s"})
@@ -186,7 +188,7 @@ func TestUnhealthyGatewayIsRolledBackAndLaterGatewaysUntouched(t *testing.T) {
 	// files (not copies).
 	for name, ino := range dbInodes(t, gw2.Home) {
 		if inodes[name] != ino {
-			t.Errorf("gw-2: %s is not the file the stopped release had (inode %d, was %d)", name, ino, inodes[name])
+			t.Errorf("gw-2: %s is not the file the stopped release had (inode %d, was %d)\n%s", name, ino, inodes[name], listInodes(gw2))
 		}
 	}
 	if _, err := os.Stat(statePath(gw2, "failed", run)); err != nil {
