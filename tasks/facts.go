@@ -51,7 +51,10 @@ type StagedState struct {
 	Configured string `json:"configured,omitempty"` // digest of the configuration written
 	Optimized  bool   `json:"optimized,omitempty"`
 	Persisted  bool   `json:"persisted,omitempty"`
-	Exists     bool   `json:"-"`
+	// PersistedFrom fingerprints the data the copy was taken from; a
+	// server that ran since changes it, and the copy is taken again.
+	PersistedFrom string `json:"persisted_from,omitempty"`
+	Exists        bool   `json:"-"`
 }
 
 // Fingerprint is what a plan file keeps of a node's facts: apply refuses
@@ -73,7 +76,7 @@ func (f *Facts) Fingerprint() map[string]string {
 }
 
 // requiredTools are the commands the procedure runs on a node.
-var requiredTools = []string{"unzip", "sha256sum", "find", "cp", "mv", "df", "du", "tail", "grep", "sort", "xargs"}
+var requiredTools = []string{"unzip", "sha256sum", "find", "cp", "mv", "df", "du", "tail", "grep", "sort", "xargs", "stat"}
 
 // probeScript prints key=value lines (and journal lines prefixed "j:") in
 // one round trip.

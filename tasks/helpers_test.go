@@ -509,3 +509,29 @@ func specs(pairs ...string) []lab.NodeSpec {
 	}
 	return out
 }
+
+// runByHand starts the node's old release and stops it again, the way an
+// operator would between an interrupted update and its resume.
+func runByHand(t *testing.T, tl *testLab, n *lab.Node) {
+	t.Helper()
+	script := filepath.Join(n.Home, apimsim.Script(tl.Version))
+	cmd := exec.Command("sh", script, "start", "-Dprofile="+n.Profile)
+	cmd.Dir = n.Home
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s start: %v: %s", n.Name, err, out)
+	}
+	waitHealthy(t, tl, n.Name)
+	pid := running(t, n.Home)
+	cmd = exec.Command("sh", script, "stop")
+	cmd.Dir = n.Home
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s stop: %v: %s", n.Name, err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not stop", n.Name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

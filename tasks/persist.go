@@ -11,10 +11,20 @@ func persistStep() Step {
 	return Step{
 		Name: "persist",
 		Probe: func(ctx context.Context, j *Job) (Change, error) {
-			if j.switched() || (j.staged() && j.stagedState().Persisted && !j.facts.Running) {
+			if j.switched() {
 				return Change{Done: true, Summary: "data already persisted"}, nil
 			}
 			ch := Change{Summary: "copy the Solr index and H2 databases from the stopped release, checksums verified"}
+			if j.staged() && j.stagedState().Persisted && !j.facts.Running {
+				stamp, err := j.dataStamp(ctx)
+				if err != nil {
+					return ch, err
+				}
+				if stamp == j.stagedState().PersistedFrom {
+					return Change{Done: true, Summary: "data already persisted"}, nil
+				}
+				ch.Details = append(ch.Details, "the data changed since it was copied (the old release ran again): copy it again")
+			}
 			sizes, err := j.persistSizes(ctx)
 			if err != nil {
 				return ch, err
@@ -91,10 +101,26 @@ done
 		}
 		sums[f[1]] = f[2]
 	}
+	stamp, err := j.dataStamp(ctx)
+	if err != nil {
+		return err
+	}
 	j.journal(ctx, Record{Step: "persist", Phase: PhaseNote, Detail: "copied and verified", Sums: sums})
 	st := j.stagedState()
-	st.Persisted = true
+	st.Persisted, st.PersistedFrom = true, stamp
 	return j.writeStagedState(ctx, st)
+}
+
+// dataStamp fingerprints the persisted data of home by name, size, mtime
+// and inode, cheaply: a server that ran since the copy changes it (H2
+// rewrites its files on close, the index commits a new segments_N).
+func (j *Job) dataStamp(ctx context.Context) (string, error) {
+	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+quoteList(j.persistPaths())+
+		"; do [ ! -e \"$p\" ] || find \"$p\" -exec stat -c '%n %s %Y %i' {} +; done | LC_ALL=C sort | sha256sum | cut -c1-32")
+	if err != nil {
+		return "", fmt.Errorf("fingerprint the data: %w", err)
+	}
+	return strings.TrimSpace(out), nil
 }
 
 func switchStep() Step {

@@ -271,11 +271,15 @@ func TestResumeAfterInterrupt(t *testing.T) {
 	cases := []struct {
 		node, profile, after string
 		undo                 bool
+		// byHand: the operator starts and stops the old release before
+		// the resume, so the data copied before is stale.
+		byHand bool
 	}{
-		{"persist-apply", "gateway-worker", "persist", false},
-		{"persist-undo", "control-plane", "persist", true},
-		{"switch-apply", "traffic-manager", "switch", false},
-		{"switch-undo", "gateway-worker", "switch", true},
+		{"persist-apply", "gateway-worker", "persist", false, false},
+		{"persist-undo", "control-plane", "persist", true, false},
+		{"persist-by-hand", "api-key-manager-node", "persist", false, true},
+		{"switch-apply", "traffic-manager", "switch", false, false},
+		{"switch-undo", "gateway-worker", "switch", true, false},
 	}
 	var specs []lab.NodeSpec
 	for _, c := range cases {
@@ -306,6 +310,7 @@ func TestResumeAfterInterrupt(t *testing.T) {
 			checkInterrupted(t, tl, n, b, c.after, done)
 
 			rec2 := &recorder{}
+			stops := 1
 			if c.undo {
 				if err := rollback(tl.job(t, n.Name, "second", rec2)); err != nil {
 					t.Fatalf("rollback after the interrupt: %v", err)
@@ -314,7 +319,27 @@ func TestResumeAfterInterrupt(t *testing.T) {
 				if c.after == "switch" && level(t, tasks.NewPaths(n.Home).Failed("second")) != b.level+1 {
 					t.Error("the switched-in release is not kept in failed/second")
 				}
+				if c.after == "persist" {
+					// The old release ran again after its data was copied:
+					// the next update must copy it again, not switch in
+					// the stale copy (checkUpdated compares the journal's
+					// sums with what the server left at its last stop).
+					stops++
+					rec3 := &recorder{}
+					if err := apply(tl.job(t, n.Name, "third", rec3)); err != nil {
+						t.Fatalf("update after the rollback: %v", err)
+					}
+					if !slices.Contains(rec3.steps(tasks.EventStepStarted), "persist") {
+						t.Error("the update after the rollback did not copy the data again")
+					}
+					checkUpdated(t, tl, n, b)
+				}
 			} else {
+				if c.byHand {
+					runByHand(t, tl, n)
+					stops++
+					done = slices.DeleteFunc(done, func(s string) bool { return s == "persist" })
+				}
 				if err := apply(tl.job(t, n.Name, "second", rec2)); err != nil {
 					t.Fatalf("resume: %v", err)
 				}
@@ -328,10 +353,13 @@ func TestResumeAfterInterrupt(t *testing.T) {
 						t.Errorf("the resumed run did not skip %s", s)
 					}
 				}
+				if c.byHand && !slices.Contains(rec2.steps(tasks.EventStepStarted), "persist") {
+					t.Error("the old release ran after its data was copied, and the resumed run kept the stale copy")
+				}
 				checkUpdated(t, tl, n, b)
 			}
-			if got := countEvents(simEvents(t, n), apimsim.EventStopping); got != 1 {
-				t.Errorf("the old server was stopped %d times, want once", got)
+			if got := countEvents(simEvents(t, n), apimsim.EventStopping); got != stops {
+				t.Errorf("the old server was stopped %d times, want %d", got, stops)
 			}
 			if n.Profile == "gateway-worker" {
 				lb, _ := os.ReadFile(filepath.Join(tl.Dir, "lb.log"))
