@@ -357,22 +357,43 @@ func fault(t *testing.T, n *lab.Node, f apimsim.Faults) {
 // at start (hang_stop) apply to the running release.
 func restartServer(t *testing.T, tl *testLab, n *lab.Node) {
 	t.Helper()
-	script := filepath.Join(n.Home, apimsim.Script(tl.Version))
 	pid := running(t, n.Home)
-	for _, arg := range []string{"stop", "start"} {
-		if arg == "start" {
-			deadline := time.Now().Add(30 * time.Second)
-			for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-			}
-		}
-		cmd := exec.Command("sh", script, arg, "-Dprofile="+n.Profile)
-		cmd.Dir = n.Home
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("%s %s: %v: %s", n.Name, arg, err, out)
-		}
-	}
+	script(t, tl, n, "stop")
+	waitGone(t, pid)
+	script(t, tl, n, "start")
 	waitHealthy(t, tl, n.Name)
+}
+
+// runByHand starts the node's old release and stops it again, the way an
+// operator would between an interrupted update and its resume.
+func runByHand(t *testing.T, tl *testLab, n *lab.Node) {
+	t.Helper()
+	script(t, tl, n, "start")
+	waitHealthy(t, tl, n.Name)
+	pid := running(t, n.Home)
+	script(t, tl, n, "stop")
+	waitGone(t, pid)
+}
+
+// script runs the node's startup script on the node, as an operator does.
+func script(t *testing.T, tl *testLab, n *lab.Node, arg string) {
+	t.Helper()
+	cmd := exec.Command("sh", filepath.Join(n.Home, apimsim.Script(tl.Version)), arg, "-Dprofile="+n.Profile)
+	cmd.Dir = n.Home
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v: %s", n.Name, arg, err, out)
+	}
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("PID %d did not stop", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func waitHealthy(t *testing.T, tl *testLab, name string) {
@@ -508,30 +529,4 @@ func specs(pairs ...string) []lab.NodeSpec {
 		out = append(out, lab.NodeSpec{Name: pairs[i], Profile: pairs[i+1]})
 	}
 	return out
-}
-
-// runByHand starts the node's old release and stops it again, the way an
-// operator would between an interrupted update and its resume.
-func runByHand(t *testing.T, tl *testLab, n *lab.Node) {
-	t.Helper()
-	script := filepath.Join(n.Home, apimsim.Script(tl.Version))
-	cmd := exec.Command("sh", script, "start", "-Dprofile="+n.Profile)
-	cmd.Dir = n.Home
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s start: %v: %s", n.Name, err, out)
-	}
-	waitHealthy(t, tl, n.Name)
-	pid := running(t, n.Home)
-	cmd = exec.Command("sh", script, "stop")
-	cmd.Dir = n.Home
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s stop: %v: %s", n.Name, err, out)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not stop", n.Name)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
