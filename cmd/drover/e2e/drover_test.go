@@ -146,6 +146,9 @@ func (p *proc) wait() result {
 		p.t.Fatalf("drover %s did not finish within 5 minutes:\n%s", strings.Join(p.args, " "), p.res.output())
 	}
 	p.t.Logf("drover %s: exit %d\n--- stdout:\n%s--- stderr:\n%s", strings.Join(p.args, " "), p.res.code, tail(p.res.stdout, 60), tail(p.res.stderr, 80))
+	if strings.Contains(p.res.stderr, "WARNING: DATA RACE") {
+		p.t.Errorf("drover %s hit a data race:\n%s", strings.Join(p.args, " "), p.res.stderr)
+	}
 	return p.res
 }
 

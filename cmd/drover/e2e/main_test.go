@@ -38,13 +38,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// build compiles drover (the package in the parent directory) and the
-// simulator into dir.
+// build compiles drover (the package in the parent directory, with the race
+// detector when the tests have it) and the simulator into dir.
 func build(dir string) error {
 	droverBin = filepath.Join(dir, "drover")
-	cmd := exec.Command("go", "build", "-o", droverBin, "..")
+	args := []string{"build", "-o", droverBin}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "..")...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build -o %s ..: %v\n%s", droverBin, err, out)
+		return fmt.Errorf("go %v: %v\n%s", cmd.Args[1:], err, out)
 	}
 	var err error
 	if simBin, err = apimsim.Build(dir); err != nil {
