@@ -94,7 +94,11 @@ func FreeOffset() (int, error) {
 	offsetMu.Lock()
 	defer offsetMu.Unlock()
 	for try := 0; try < 200; try++ {
-		off := 100 + rand.IntN(50000)
+		// Both ports stay below 32768, where Linux's ephemeral range
+		// starts (ip_local_port_range): the SSH servers and every outgoing
+		// connection take their ports from there, so a port picked above
+		// it may be taken between this check and the server's listen.
+		off := 100 + rand.IntN(32768-9763-100)
 		if offsetsOut[off] {
 			continue
 		}
