@@ -9,16 +9,18 @@ import (
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
 )
 
-// persistLine is the plain progress line drover prints when a node's data
-// has been copied (the node is stopped, the new release not switched in).
-func persistLine(node string) *regexp.Regexp {
-	return regexp.MustCompile(`^\S+ ` + regexp.QuoteMeta(node) + `\s+persist\s`)
+// stepLine matches the plain progress line drover prints when a node's
+// step is done: after "persist" the node is stopped and its data copied,
+// the new release not yet switched in; after "switch" the new release is
+// in place, not yet started.
+func stepLine(node, step string) *regexp.Regexp {
+	return regexp.MustCompile(`^\S+ ` + regexp.QuoteMeta(node) + `\s+` + regexp.QuoteMeta(step) + `\s`)
 }
 
 func TestKilledApplyIsUnlockedThenResumedWithNothingLost(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
-	p := f.startKillOn(persistLine("cp-1"), syscall.SIGKILL, "apply", "--yes")
+	p := f.startKillOn(stepLine("cp-1", "persist"), syscall.SIGKILL, "apply", "--yes")
 	r := p.wait()
 	if p.killedAt() == "" {
 		t.Fatalf("drover ended (exit %d) before printing cp-1's persist line", r.code)

@@ -43,9 +43,10 @@ func TestRecoverRollsBackAnUpdatedNode(t *testing.T) {
 		t.Fatalf("status of gw-1 after recover --rollback: %+v", s)
 	}
 	t.Run("status says rolled back", func(t *testing.T) {
-		// Job.Rollback journals "rollback" begin/end but, run by recover,
-		// no final "run" record: LastRunOf then reports the recover run as
-		// interrupted, and the next plan would "resume" it.
+		// Run by recover, Job.Rollback journals "rollback" begin/end and no
+		// final "run" record: the journal's last run must still read as
+		// rolled back, not interrupted (which would make the next plan
+		// "resume" it).
 		if s.LastRun == nil || s.LastRun.Outcome == "interrupted" {
 			t.Errorf("last_run after a successful recover --rollback: %+v, want an outcome that is not interrupted", s.LastRun)
 		}
@@ -61,10 +62,12 @@ func TestRecoverResumesAnInterruptedNode(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
 	gw2 := f.node("gw-2")
-	p := f.startKillOn(persistLine("gw-2"), syscall.SIGKILL, "apply", "--yes", "--limit", "gw-2")
+	// Killed once the new release is switched in, before it starts (the
+	// apply test kills after persist).
+	p := f.startKillOn(stepLine("gw-2", "switch"), syscall.SIGKILL, "apply", "--yes", "--limit", "gw-2")
 	killed := p.wait()
 	if p.killedAt() == "" {
-		t.Fatalf("drover ended (exit %d) before printing gw-2's persist line", killed.code)
+		t.Fatalf("drover ended (exit %d) before printing gw-2's switch line", killed.code)
 	}
 	run := runIDOf(t, killed.stderr)
 	unlockCmd := "drover unlock " + run + " --force"
@@ -85,12 +88,12 @@ func TestRecoverResumesAnInterruptedNode(t *testing.T) {
 		t.Fatalf("recover --resume exited %d, want 0", r.code)
 	}
 	steps := r.stdout[strings.Index(r.stdout, "finish the update of gw-2:")+1:]
-	for _, done := range []string{"stage:", "persist:", "stop:"} {
+	for _, done := range []string{"stage:", "stop:", "persist:", "switch:"} {
 		if strings.Contains(steps, done) {
 			t.Errorf("recover --resume would run %s again although the killed run completed it:\n%s", strings.TrimSuffix(done, ":"), r.stdout)
 		}
 	}
-	for _, todo := range []string{"switch:", "start:", "health:"} {
+	for _, todo := range []string{"start:", "health:", "after_healthy:"} {
 		if !strings.Contains(steps, todo) {
 			t.Errorf("recover --resume does not show the %s step it has left:\n%s", strings.TrimSuffix(todo, ":"), r.stdout)
 		}

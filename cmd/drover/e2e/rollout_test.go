@@ -148,7 +148,7 @@ func TestUnhealthyGatewayIsRolledBackAndLaterGatewaysUntouched(t *testing.T) {
 	t.Parallel()
 	// A short health_timeout: gw-2 never becomes healthy, and waiting 20s
 	// for it would prove nothing more.
-	f := newFixture(t, fixtureOptions{healthTimeout: "8s"})
+	f := newFixture(t, fixtureOptions{healthTimeout: "10s"})
 	gw2 := f.node("gw-2")
 	f.setFaults(gw2, apimsim.Faults{OnlyLevel: toLevel, Unhealthy: true})
 	inodes := dbInodes(t, gw2.Home)
