@@ -135,7 +135,11 @@ waves:
 					if r.Outcome == OutcomeFailed || r.Outcome == OutcomeRolledBack {
 						failures++
 						failedNames = append(failedNames, n.Name)
-						failedErrs = append(failedErrs, n.Name+": "+r.Error)
+						msg := r.Error
+						if !strings.HasPrefix(msg, n.Name+": ") {
+							msg = n.Name + ": " + msg
+						}
+						failedErrs = append(failedErrs, msg)
 						nodeErrs = append(nodeErrs, nerr)
 					}
 					if lost {

@@ -88,7 +88,7 @@ func formatEvent(ev tasks.Event) string {
 	case tasks.EventNodeDone:
 		return fmt.Sprintf("%s updated in %s", node, ms(ev.ElapsedMS))
 	case tasks.EventNodeFailed:
-		return fmt.Sprintf("%s FAILED (%s): %s", node, strings.ReplaceAll(ev.Message, "_", " "), ev.Error)
+		return fmt.Sprintf("%s FAILED (%s): %s", node, strings.ReplaceAll(ev.Message, "_", " "), strings.TrimPrefix(ev.Error, ev.Node+": "))
 	case tasks.EventNodeSkipped:
 		return fmt.Sprintf("%s skipped: %s", node, ev.Message)
 	case tasks.EventStepStarted:

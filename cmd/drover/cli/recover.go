@@ -69,6 +69,15 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 		sink = jsonSink(e.stdout)
 	}
 	j := &tasks.Job{Inv: cl.inv, Node: n, Conn: conn, Paths: tasks.NewPaths(n.Home), Pack: pack, Run: run, Owner: owner(), Sink: sink}
+	// The lock first: a node another run holds is refused before anything
+	// is shown or asked.
+	lk := tasks.Lock{ID: run, Owner: j.Owner}
+	lk.Since = timeNow()
+	lk.Expires = lk.Since.Add(tasks.LockTTL)
+	if err := tasks.Acquire(ctx, conn, n.Name, j.Paths, lk); err != nil {
+		return err
+	}
+	defer tasks.Release(context.WithoutCancel(ctx), conn, j.Paths, run)
 	f, err := j.Refresh(ctx)
 	if err != nil {
 		return err
@@ -105,13 +114,6 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 			return refused(fmt.Errorf("not confirmed; nothing changed"))
 		}
 	}
-	lk := tasks.Lock{ID: run, Owner: j.Owner}
-	lk.Since = timeNow()
-	lk.Expires = lk.Since.Add(tasks.LockTTL)
-	if err := tasks.Acquire(ctx, conn, n.Name, j.Paths, lk); err != nil {
-		return err
-	}
-	defer tasks.Release(context.WithoutCancel(ctx), conn, j.Paths, run)
 	if rollback {
 		err = j.Rollback(ctx)
 	} else {
