@@ -25,7 +25,7 @@ test-short:
 
 ## bench: benchmarks, including drover against OpenSSH on this machine (printed as ratios).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 30m ./transport/... ./tasks/...
+	GO=$(GO) sh transport/sshdtest/bench.sh
 
 lint:
 	@out=$$(gofmt -l cmd inventory transport tasks examples 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
