@@ -136,10 +136,6 @@ func (e *ToolError) Error() string {
 // (the tool updated itself) runs it once more; 3 lists the conflicting
 // files.
 func (j *Job) runUpdateTool(ctx context.Context) error {
-	user, pass := j.getenv("UPDATE_TOOL_USERNAME"), j.getenv("UPDATE_TOOL_PASSWORD")
-	if user == "" || pass == "" || strings.ContainsAny(user+pass, "\n") {
-		return errors.New("set UPDATE_TOOL_USERNAME and UPDATE_TOOL_PASSWORD for drover: without them the update tool asks on a terminal and a headless run would hang")
-	}
 	args := "--backup " + q(j.toolBackupDir())
 	if j.Inv.Update.Level > 0 {
 		args += fmt.Sprintf(" --level %d", j.Inv.Update.Level)
@@ -147,17 +143,11 @@ func (j *Job) runUpdateTool(ctx context.Context) error {
 	if st, _ := sh(ctx, j.Conn, fmt.Sprintf("ls %s/*.final 2>/dev/null | head -n1; true", q(j.Paths.Home+"/updates"))); strings.TrimSpace(st) != "" {
 		args += " --continue"
 	}
-	script := j.vars() + `IFS= read -r UPDATE_TOOL_USERNAME; IFS= read -r UPDATE_TOOL_PASSWORD
-export UPDATE_TOOL_USERNAME UPDATE_TOOL_PASSWORD
-mkdir -p ` + q(j.toolBackupDir()) + `
-cd "$H/bin" && set +e && ./wso2update_linux ` + args + ` </dev/null 2>&1; echo "exit=$?"`
-	creds := []byte(user + "\n" + pass + "\n")
 	for attempt := 0; attempt < 2; attempt++ {
-		out, err := shIn(ctx, j.Conn, script, creds)
+		out, code, err := j.updateTool(ctx, args)
 		if err != nil {
 			return fmt.Errorf("update tool: %w", err)
 		}
-		code := exitOf(out)
 		switch code {
 		case toolOK:
 			return nil
@@ -261,13 +251,9 @@ func (j *Job) rollbackInPlaceSteps(ctx context.Context) error {
 	if ok, err := j.backupVerified(ctx, dir); !ok {
 		return fmt.Errorf("the backup in %s does not match its manifest (%v); not restoring it", dir, err)
 	}
-	user, pass := j.getenv("UPDATE_TOOL_USERNAME"), j.getenv("UPDATE_TOOL_PASSWORD")
-	revert := j.vars() + `IFS= read -r UPDATE_TOOL_USERNAME; IFS= read -r UPDATE_TOOL_PASSWORD
-export UPDATE_TOOL_USERNAME UPDATE_TOOL_PASSWORD
-cd "$H/bin" && set +e && ./wso2update_linux --revert --backup ` + q(j.toolBackupDir()) + ` </dev/null 2>&1; echo "exit=$?"`
-	if out, err := shIn(ctx, j.Conn, revert, []byte(user+"\n"+pass+"\n")); err != nil {
+	if out, c, err := j.updateTool(ctx, "--revert --backup "+q(j.toolBackupDir())); err != nil {
 		return fmt.Errorf("revert: %w", err)
-	} else if c := exitOf(out); c != toolOK && c != toolReverted {
+	} else if c != toolOK && c != toolReverted {
 		j.warn(fmt.Sprintf("the update tool's --revert exited %d (%s); restoring the backup over it", c, lastLines(out, 1)))
 	}
 	restore := j.vars() + fmt.Sprintf(`B=%s
@@ -299,11 +285,37 @@ func (j *Job) getenv(name string) string {
 // preflightInPlace checks, before anything stops, what the update tool
 // needs: the tool itself and credentials that will not make it prompt.
 func (j *Job) preflightInPlace(ctx context.Context) error {
-	if u, p := j.getenv("UPDATE_TOOL_USERNAME"), j.getenv("UPDATE_TOOL_PASSWORD"); u == "" || p == "" {
-		return errors.New("set UPDATE_TOOL_USERNAME and UPDATE_TOOL_PASSWORD for drover: without them the update tool asks on a terminal and a headless run would hang")
+	if _, err := j.toolCredentials(); err != nil {
+		return err
 	}
 	if _, err := sh(ctx, j.Conn, fmt.Sprintf("[ -x %s ]", q(j.Paths.Home+"/bin/wso2update_linux"))); err != nil {
 		return fmt.Errorf("%s/bin/wso2update_linux is missing or not executable; install WSO2 Updates 2.0 on the node or use strategy = \"side-by-side\"", j.Paths.Home)
 	}
 	return nil
+}
+
+// toolCredentials returns the update tool's credentials as the two lines
+// its wrapper script reads from stdin.
+func (j *Job) toolCredentials() ([]byte, error) {
+	user, pass := j.getenv("UPDATE_TOOL_USERNAME"), j.getenv("UPDATE_TOOL_PASSWORD")
+	if user == "" || pass == "" || strings.ContainsAny(user+pass, "\n") {
+		return nil, errors.New("set UPDATE_TOOL_USERNAME and UPDATE_TOOL_PASSWORD for drover: without them the update tool asks on a terminal and a headless run would hang")
+	}
+	return []byte(user + "\n" + pass + "\n"), nil
+}
+
+// updateTool runs bin/wso2update_linux with args (already quoted) from
+// home/bin and returns its output and exit code. The credentials travel on
+// stdin into the tool's environment, never on a command line.
+func (j *Job) updateTool(ctx context.Context, args string) (string, int, error) {
+	creds, err := j.toolCredentials()
+	if err != nil {
+		return "", -1, err
+	}
+	script := j.vars() + `IFS= read -r UPDATE_TOOL_USERNAME; IFS= read -r UPDATE_TOOL_PASSWORD
+export UPDATE_TOOL_USERNAME UPDATE_TOOL_PASSWORD
+mkdir -p ` + q(j.toolBackupDir()) + `
+cd "$H/bin" && set +e && ./wso2update_linux ` + args + ` </dev/null 2>&1; echo "exit=$?"`
+	out, err := shIn(ctx, j.Conn, script, creds)
+	return out, exitOf(out), err
 }

@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -33,7 +34,7 @@ func persistStep() Step {
 				if sz, ok := sizes[p]; ok {
 					ch.Details = append(ch.Details, fmt.Sprintf("%s (%s)", p, HumanBytes(sz)))
 					ch.Bytes += sz
-				} else if !contains(j.Inv.OptionalPersist, p) {
+				} else if !slices.Contains(j.Inv.OptionalPersist, p) {
 					ch.Details = append(ch.Details, p+" (absent on the node; nothing to carry)")
 				}
 			}
@@ -41,15 +42,6 @@ func persistStep() Step {
 		},
 		Apply: func(ctx context.Context, j *Job) error { return j.persist(ctx) },
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (j *Job) persistSizes(ctx context.Context) (map[string]int64, error) {

@@ -66,7 +66,7 @@ func (j *Job) preflight(ctx context.Context) error {
 	f := j.facts
 	want := inventory.Product + "-" + j.Inv.Cluster.Version.String()
 	switch {
-	case !f.HomeExists && !(j.Pack != nil && f.Previous && f.Current == j.Pack.SHA256) && !f.Previous:
+	case !f.HomeExists && !f.Previous: // without home, a kept previous release means a switch to finish
 		return fmt.Errorf("home %s does not exist on the node; check home in the inventory", j.Paths.Home)
 	case f.HomeExists && f.Product != want && !j.switched():
 		return fmt.Errorf("%s/updates/product.txt says %q, the inventory says %q; point home at the right product or fix cluster.version", j.Paths.Home, f.Product, want)
@@ -104,14 +104,12 @@ func (j *Job) diskNeeded(ctx context.Context) (int64, error) {
 	if !j.staged() {
 		need += j.Pack.Size + j.Pack.Unpacked
 	}
-	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+quoteList(j.persistPaths())+"; do [ -e \"$p\" ] && du -sk \"$p\" | awk '{print $1}'; done; true")
+	sizes, err := j.persistSizes(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("measure persisted data: %w", err)
+		return 0, err
 	}
-	for _, l := range strings.Fields(out) {
-		var kb int64
-		fmt.Sscan(l, &kb)
-		need += kb * 1024
+	for _, sz := range sizes {
+		need += sz
 	}
 	return need + need/20, nil // 5% slack for file system overhead
 }

@@ -123,7 +123,7 @@ waves:
 			}
 			batch := queue[:min(slots, len(queue))]
 			queue = queue[len(batch):]
-			o.Sink.Emit(tasks.Event{Type: tasks.EventBatchStarted, Run: o.Run, Wave: w.Number, Batch: bn, Profile: w.Profile, Message: names(batch)})
+			o.Sink.Emit(tasks.Event{Type: tasks.EventBatchStarted, Run: o.Run, Wave: w.Number, Batch: bn, Profile: w.Profile, Message: NodeNames(batch)})
 			var g errgroup.Group
 			for _, np := range batch {
 				n := nodes[np.Node]
@@ -231,7 +231,8 @@ func runNode(ctx context.Context, o *Options, n *inventory.Node, wave, batch int
 	return r, lost, err
 }
 
-func names(nps []NodePlan) string {
+// NodeNames joins the nodes' names with commas.
+func NodeNames(nps []NodePlan) string {
 	s := make([]string, len(nps))
 	for i, n := range nps {
 		s[i] = n.Node

@@ -104,7 +104,7 @@ func formatEvent(ev tasks.Event) string {
 		return fmt.Sprintf("%s %-13s failed: %s", node, ev.Step, ev.Error)
 	case tasks.EventProgress:
 		if ev.Total > 0 {
-			return fmt.Sprintf("%s %-13s %s / %s", node, ev.Step, humanBytes(ev.Done), humanBytes(ev.Total))
+			return fmt.Sprintf("%s %-13s %s / %s", node, ev.Step, tasks.HumanBytes(ev.Done), tasks.HumanBytes(ev.Total))
 		}
 		return fmt.Sprintf("%s %-13s %s", node, ev.Step, ev.Message)
 	case tasks.EventWarning:
@@ -137,5 +137,3 @@ func colorize(ev tasks.Event, line string) string {
 func ms(n int64) string {
 	return (time.Duration(n) * time.Millisecond).Round(100 * time.Millisecond).String()
 }
-
-func humanBytes(n int64) string { return tasks.HumanBytes(n) }

@@ -93,7 +93,7 @@ func renderFacts(e *env, facts []*tasks.Facts) {
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\tyes\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", f.Node, f.Profile, f.Host, dash(f.Version), f.UpdateLevel,
-			yesNo(f.Running), yesNo(f.Healthy), humanBytes(f.DiskFreeBytes), lockText(f.Lock), lastRunText(f.LastRun))
+			yesNo(f.Running), yesNo(f.Healthy), tasks.HumanBytes(f.DiskFreeBytes), lockText(f.Lock), lastRunText(f.LastRun))
 	}
 	tw.Flush()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
 	"github.com/drover-sh/drover/tasks/apim/lab"
+	"github.com/drover-sh/drover/transport"
 	"github.com/urfave/cli/v2"
 )
 
@@ -89,7 +90,7 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string) error {
 			return err
 		}
 		// The simulated API Manager of the lab lives in drover itself.
-		wrapper := "#!/bin/sh\nAPIMSIM_SELF=" + shQuote(sim) + " exec " + shQuote(exe) + " lab sim \"$@\"\n"
+		wrapper := "#!/bin/sh\nAPIMSIM_SELF=" + transport.Quote(sim) + " exec " + transport.Quote(exe) + " lab sim \"$@\"\n"
 		if err := os.MkdirAll(filepath.Dir(sim), 0o755); err != nil {
 			return err
 		}
@@ -230,8 +231,6 @@ func (e *env) runLabDown(dir string) error {
 	fmt.Fprintf(e.stdout, "lab down: %d nodes stopped; the files stay in %s (remove the folder to start afresh)\n", len(l.Nodes), dir)
 	return nil
 }
-
-func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")

@@ -135,7 +135,7 @@ func (v *liveView) redraw() {
 		n := v.nodes[name]
 		line := fmt.Sprintf("  %-10s %-13s %6s  %s", n.name, n.step, time.Since(n.stepAt).Round(time.Second), n.note)
 		if n.total > 0 && n.done < n.total {
-			line = fmt.Sprintf("  %-10s %-13s %6s  %s %s", n.name, n.step, time.Since(n.stepAt).Round(time.Second), bar(n.done, n.total), humanBytes(n.total))
+			line = fmt.Sprintf("  %-10s %-13s %6s  %s %s", n.name, n.step, time.Since(n.stepAt).Round(time.Second), bar(n.done, n.total), tasks.HumanBytes(n.total))
 		}
 		if len(line) > 120 {
 			line = line[:117] + "..."

@@ -121,12 +121,12 @@ func renderPlan(w io.Writer, p *rollout.Plan, color, compact bool) {
 	}
 	fmt.Fprintf(w, "Plan for cluster %q (wso2am %s, %s)\n", p.Cluster, p.Version, p.Strategy)
 	if p.Pack != nil {
-		fmt.Fprintf(w, "Pack: %s, %s level %d, %s, sha256 %s\n", p.Pack.Path, p.Pack.Product, p.Pack.Level, humanBytes(p.Pack.Size), p.Pack.SHA256)
+		fmt.Fprintf(w, "Pack: %s, %s level %d, %s, sha256 %s\n", p.Pack.Path, p.Pack.Product, p.Pack.Level, tasks.HumanBytes(p.Pack.Size), p.Pack.SHA256)
 	}
 	for _, wv := range p.Waves {
 		fmt.Fprintf(w, "\n%s\n", bold(fmt.Sprintf("Wave %d: %s (at most %d node(s) down at once)", wv.Number, wv.Profile, wv.MaxUnavailable)))
 		for _, b := range wv.Batches {
-			fmt.Fprintf(w, "  Batch %d: %s\n", b.Number, nodeNames(b.Nodes))
+			fmt.Fprintf(w, "  Batch %d: %s\n", b.Number, rollout.NodeNames(b.Nodes))
 			for _, n := range b.Nodes {
 				renderNodePlan(w, p, n, compact)
 			}
@@ -179,12 +179,4 @@ func renderNodePlan(w io.Writer, p *rollout.Plan, n rollout.NodePlan, compact bo
 	if len(done) > 0 {
 		fmt.Fprintf(w, "      %-13s %s\n", "(done)", strings.Join(done, ", "))
 	}
-}
-
-func nodeNames(nps []rollout.NodePlan) string {
-	s := make([]string, len(nps))
-	for i, n := range nps {
-		s[i] = n.Node
-	}
-	return strings.Join(s, ", ")
 }

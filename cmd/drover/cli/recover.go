@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/tasks"
@@ -72,7 +73,7 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 	// The lock first: a node another run holds is refused before anything
 	// is shown or asked.
 	lk := tasks.Lock{ID: run, Owner: j.Owner}
-	lk.Since = timeNow()
+	lk.Since = time.Now().UTC()
 	lk.Expires = lk.Since.Add(tasks.LockTTL)
 	if err := tasks.Acquire(ctx, conn, n.Name, j.Paths, lk); err != nil {
 		return err

@@ -6,14 +6,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/drover-sh/drover/tasks"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 )
-
-var timeNow = func() time.Time { return time.Now().UTC() }
 
 func (e *env) newUnlockCommand() *cli.Command {
 	return &cli.Command{

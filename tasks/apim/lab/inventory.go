@@ -1,14 +1,13 @@
 package lab
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/user"
 	"path/filepath"
 	"strings"
+
+	"github.com/drover-sh/drover/tasks"
 )
 
 const defaultRollout = `  order            = ["control-plane", "traffic-manager", "gateway-worker"]
@@ -56,10 +55,11 @@ func (l *Lab) writeInventory(rollout string) error {
 	if rollout == "" {
 		rollout = defaultRollout
 	}
-	sum, err := fileSHA256(l.Pack)
+	pack, err := tasks.OpenPack(l.Pack, "")
 	if err != nil {
 		return err
 	}
+	sum := pack.SHA256
 	name := "wso2"
 	if u, err := user.Current(); err == nil {
 		name = u.Username
@@ -113,17 +113,4 @@ profile "gateway-worker" {
 		return err
 	}
 	return os.WriteFile(l.Inventory, []byte(b.String()), 0o644)
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

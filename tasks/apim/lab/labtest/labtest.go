@@ -5,6 +5,7 @@ package labtest
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -26,7 +27,8 @@ var (
 func SimBin(t testing.TB) string {
 	t.Helper()
 	simOnce.Do(func() {
-		simDir, simErr = tempDir()
+		// A folder that outlives single tests (t.TempDir goes with the first).
+		simDir, simErr = os.MkdirTemp("", "drover-apimsim-")
 		if simErr == nil {
 			simBin, simErr = apimsim.Build(simDir)
 		}
