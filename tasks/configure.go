@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -44,10 +45,24 @@ func configureStep() Step {
 	return Step{
 		Name: "configure",
 		Probe: func(ctx context.Context, j *Job) (Change, error) {
-			if j.switched() || (j.staged() && j.stagedState().Configured == j.configDigest()) {
+			if j.switched() {
 				return Change{Done: true, Summary: "configuration already applied"}, nil
 			}
 			ch := Change{Summary: "carry the operator's configuration from the running release; write managed files"}
+			if st := j.stagedState(); j.staged() && st.Configured != "" {
+				changed, err := j.carriedChanged(ctx)
+				if err != nil {
+					return ch, err
+				}
+				switch {
+				case st.Configured == j.configDigest() && len(changed) == 0:
+					return Change{Done: true, Summary: "configuration already applied"}, nil
+				case len(changed) > 0:
+					ch.Summary = "carry the configuration again: " + strings.Join(changed, ", ") + " changed on the running release since it was carried"
+				default:
+					ch.Summary = "configure again: the managed files or the pack changed since the staged release was configured"
+				}
+			}
 			for _, p := range carryOverwrite {
 				ch.Details = append(ch.Details, "carry "+p)
 			}
@@ -65,7 +80,55 @@ func configureStep() Step {
 	}
 }
 
+// carriedStamps fingerprints, per carried path, what configure copies from
+// the running release (names, sizes, modification times to the
+// nanosecond, inodes), so an operator's edit after the carry is noticed.
+func (j *Job) carriedStamps(ctx context.Context) (map[string]string, error) {
+	paths := append(slices.Clone(carryOverwrite), carryAdd...)
+	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+quoteList(paths)+
+		"; do printf '%s\\t' \"$p\"; if [ -e \"$p\" ]; then find \"$p\" -exec stat -c '%n %s %y %i' {} + | LC_ALL=C sort | sha256sum | cut -c1-16; else echo absent; fi; done")
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint the configuration: %w", err)
+	}
+	stamps := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if p, s, ok := strings.Cut(l, "\t"); ok {
+			stamps[p] = strings.TrimSpace(s)
+		}
+	}
+	return stamps, nil
+}
+
+// carriedChanged lists the carried paths that changed on the running
+// release since the staged release was configured.
+func (j *Job) carriedChanged(ctx context.Context) ([]string, error) {
+	now, err := j.carriedStamps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	then := j.stagedState().CarriedFrom
+	var changed []string
+	for _, p := range append(slices.Clone(carryOverwrite), carryAdd...) {
+		if then == nil || then[p] != now[p] {
+			changed = append(changed, p)
+		}
+	}
+	return changed, nil
+}
+
+// configure builds the staged release's configuration. A release that was
+// configured before is unpacked again first, so files carried then and
+// changed or removed on the running release since do not linger.
 func (j *Job) configure(ctx context.Context) error {
+	if j.stagedState().Configured != "" {
+		if err := j.unpack(ctx); err != nil {
+			return err
+		}
+	}
+	stamps, err := j.carriedStamps(ctx)
+	if err != nil {
+		return err
+	}
 	var b strings.Builder
 	b.WriteString(j.vars())
 	for _, p := range carryOverwrite {
@@ -83,7 +146,7 @@ func (j *Job) configure(ctx context.Context) error {
 		}
 	}
 	st := j.stagedState()
-	st.Configured = j.configDigest()
+	st.Configured, st.CarriedFrom = j.configDigest(), stamps
 	// Optimization must run after the configuration it optimizes.
 	st.Optimized = false
 	return j.writeStagedState(ctx, st)

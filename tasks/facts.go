@@ -54,7 +54,10 @@ type StagedState struct {
 	// PersistedFrom fingerprints the data the copy was taken from; a
 	// server that ran since changes it, and the copy is taken again.
 	PersistedFrom string `json:"persisted_from,omitempty"`
-	Exists        bool   `json:"-"`
+	// CarriedFrom fingerprints, per carried path, the running release's
+	// files when they were carried; an operator's edit since changes it.
+	CarriedFrom map[string]string `json:"carried_from,omitempty"`
+	Exists      bool              `json:"-"`
 }
 
 // Fingerprint is what a plan file keeps of a node's facts: apply refuses
@@ -216,4 +219,46 @@ func levelOf(config string) int {
 		return n
 	}
 	return 0
+}
+
+// CheckHealth runs the node's health checks once when its server runs and
+// records the verdict in the job's facts.
+func (j *Job) CheckHealth(ctx context.Context) {
+	f := j.facts
+	if f == nil || !f.Running {
+		return
+	}
+	h := &healthRun{conn: j.Conn, node: j.Node, paths: j.Paths}
+	if reason := h.checkOnce(ctx, j.Node.Health, 0); reason == "" {
+		f.Healthy, f.UnhealthyBecause = true, ""
+	} else {
+		f.Healthy, f.UnhealthyBecause = false, reason
+	}
+}
+
+// OutOfService says why a node does not serve, or "" when it does: it is
+// reachable, not locked by another run than run, not in the middle of an
+// update with its before_stop hooks run (drained), running and healthy.
+// Health must have been probed.
+func OutOfService(f *Facts, run string) string {
+	switch {
+	case f == nil || !f.Reachable:
+		return "unreachable"
+	case f.Lock != nil && f.Lock.ID != run:
+		return "locked by run " + f.Lock.ID
+	case f.LastRun != nil && f.LastRun.Outcome == OutcomeInterrupted && f.Drained():
+		step := f.LastRun.Step
+		if step == "" {
+			step = "its start"
+		}
+		return fmt.Sprintf("mid-update: drained by run %s, which stopped at %s", f.LastRun.ID, step)
+	case !f.Running:
+		return "not running"
+	case !f.Healthy:
+		if f.UnhealthyBecause != "" {
+			return "unhealthy: " + f.UnhealthyBecause
+		}
+		return "unhealthy"
+	}
+	return ""
 }

@@ -233,6 +233,15 @@ func (j *Job) rollbackInPlace(ctx context.Context) error {
 }
 
 func (j *Job) rollbackInPlaceSteps(ctx context.Context) error {
+	f, err := j.Refresh(ctx)
+	if err != nil {
+		return err
+	}
+	if f.Running && !j.drained() {
+		if err := j.hooks(ctx, inventory.BeforeStop); err != nil {
+			return fmt.Errorf("drain before the rollback: %w", err)
+		}
+	}
 	if err := j.stopServer(ctx, j.Paths.Home); err != nil {
 		return err
 	}
@@ -272,7 +281,7 @@ cd "$H" && sha256sum --quiet -c "$B/MANIFEST"
 	if err := j.healthGate(ctx); err != nil {
 		return fmt.Errorf("restored release: %w", err)
 	}
-	return j.runHooks(ctx, inventory.AfterHealthy)
+	return j.hooks(ctx, inventory.AfterHealthy)
 }
 
 func (j *Job) getenv(name string) string {

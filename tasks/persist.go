@@ -66,6 +66,26 @@ func (j *Job) persistSizes(ctx context.Context) (map[string]int64, error) {
 // index is torn. Real copies, never links: the new server writes in place
 // and the previous release must stay untouched for rollback.
 func (j *Job) persist(ctx context.Context) error {
+	// The last chance to carry an edit the operator made to the running
+	// release after configure ran (during before_stop, say).
+	if changed, err := j.carriedChanged(ctx); err != nil {
+		return err
+	} else if len(changed) > 0 && j.stagedState().Configured != "" {
+		j.warn(strings.Join(changed, ", ") + " changed on the running release after it was carried: carrying it again")
+		if err := j.configure(ctx); err != nil {
+			return err
+		}
+		if j.Inv.Defaults.HasProfileSetup(j.Node.Profile) {
+			if err := j.profileSetup(ctx, j.Paths.Staged()); err != nil {
+				return err
+			}
+			st := j.stagedState()
+			st.Optimized = true
+			if err := j.writeStagedState(ctx, st); err != nil {
+				return err
+			}
+		}
+	}
 	var b strings.Builder
 	b.WriteString(j.vars() + "R=\"$H\"\n" + pidScript)
 	b.WriteString("if alive; then echo \"the server is still running (PID $pid); refusing to copy live data\" >&2; exit 1; fi\n")
@@ -139,9 +159,12 @@ func (j *Job) switchRelease(ctx context.Context) error {
   rm -rf "$P"
   mv "$H" "$P"
 fi
-if [ ! -e "$H" ] && [ -d "$N" ]; then mv "$N" "$H"; fi
+record() { printf '%s\n' ` + q(cur) + ` > "$S/current.json.tmp" && mv "$S/current.json.tmp" "$S/current.json"; }
+# current.json names the new release before it becomes home, so a switch
+# cut off between the renames is finished or undone from the node's record.
+if [ ! -e "$H" ] && [ -d "$N" ]; then record; mv "$N" "$H"; fi
 [ -d "$H" ] || { echo "neither the staged nor the product directory is in place" >&2; exit 1; }
-printf '%s\n' ` + q(cur) + ` > "$S/current.json.tmp" && mv "$S/current.json.tmp" "$S/current.json"
+record
 rm -f "$S/staged.json"
 `
 	if _, err := sh(ctx, j.Conn, script); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/drover-sh/drover/inventory"
+	"github.com/drover-sh/drover/transport"
 )
 
 // Job is one node's update: everything a step needs to probe or apply.
@@ -26,6 +27,9 @@ type Job struct {
 	// Env resolves UPDATE_TOOL_* credentials and local hook variables;
 	// os.Getenv when nil.
 	Env func(string) string
+	// Redial opens a new connection to the node when the one in Conn
+	// broke; nil means a lost connection fails the node.
+	Redial func(ctx context.Context) (Conn, error)
 
 	facts *Facts
 	// logOffset is the size of the product log before start, so the
@@ -107,19 +111,107 @@ func (j *Job) UpToDate() bool {
 	if f == nil || !f.HomeExists || !f.Running {
 		return false
 	}
+	if j.Interrupted() {
+		// The journal is the truth: a run that stopped before it finished
+		// left steps (a health gate, after_healthy hooks) to do.
+		return false
+	}
 	if j.Pack != nil {
 		return f.UpdateLevel >= j.Pack.Level && f.Product == j.Pack.Product && (f.Staged == nil || !f.Staged.Exists)
 	}
 	return j.Inv.Update.Level > 0 && f.UpdateLevel >= j.Inv.Update.Level
 }
 
+// Interrupted reports whether the node's last run stopped before it
+// finished: killed, cancelled, or cut off in any step.
+func (j *Job) Interrupted() bool {
+	lr := j.facts.LastRun
+	return lr != nil && lr.Outcome == OutcomeInterrupted
+}
+
 // Apply runs the procedure on the node, from wherever it stands: steps that
 // probe as done are skipped, so an interrupted update resumes after its last
 // completed step and a second run on an updated node changes nothing. On a
 // failure after the node was taken out of service, and when rollback is
-// set, the node is rolled back; the error is returned either way.
-func (j *Job) Apply(ctx context.Context, rollback bool) (err error) {
+// set, the node is rolled back; the error is returned either way. A
+// connection lost on the way is dialled again (Redial, within
+// health_timeout) and the procedure goes on from what the node's state says.
+func (j *Job) Apply(ctx context.Context, rollback bool) error {
+	for attempt := 1; ; attempt++ {
+		err := j.applyOnce(ctx, rollback)
+		var lost *connLost
+		if !errors.As(err, &lost) {
+			return err
+		}
+		if attempt > maxReconnects {
+			return lost.giveUp(j, fmt.Errorf("the connection dropped %d times", attempt))
+		}
+		j.warn(fmt.Sprintf("lost the connection during %s; reconnecting (up to %s)", lost.step, j.Inv.Rollout.HealthTimeout))
+		if rerr := j.reconnect(ctx); rerr != nil {
+			return lost.giveUp(j, rerr)
+		}
+	}
+}
+
+// maxReconnects bounds how often one node's procedure reconnects.
+const maxReconnects = 5
+
+// connLost is a step that failed because the connection to the node broke.
+type connLost struct {
+	step    string
+	stopped bool
+	err     error
+}
+
+func (e *connLost) Error() string { return e.err.Error() }
+func (e *connLost) Unwrap() error { return e.err }
+
+// giveUp turns a lost connection that could not be made again into the
+// node's failure, saying whether the node is down and how to recover it.
+func (e *connLost) giveUp(j *Job, cause error) error {
+	serr := &StepError{Node: j.Node.Name, Step: e.step, Down: e.stopped}
+	if e.stopped {
+		serr.Err = fmt.Errorf("lost the connection after the server was stopped and could not reconnect (%v); the node may be down: when it is reachable, run drover recover %s --resume (or --rollback)", cause, j.Node.Name)
+	} else {
+		serr.Err = fmt.Errorf("lost the connection and could not reconnect (%v); the node still runs its old release; run apply again when it is reachable", cause)
+	}
+	return serr
+}
+
+// isConnLoss reports an error of the connection rather than of the command.
+func isConnLoss(err error) bool {
+	var ce *transport.ConnError
+	return errors.As(err, &ce)
+}
+
+// reconnect dials the node again with backoff, within health_timeout.
+func (j *Job) reconnect(ctx context.Context) error {
+	if j.Redial == nil {
+		return errors.New("no way to dial the node again")
+	}
+	deadline := time.Now().Add(j.Inv.Rollout.HealthTimeout)
+	wait := 200 * time.Millisecond
+	for {
+		c, err := j.Redial(ctx)
+		if err == nil {
+			j.Conn = c
+			return nil
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return err
+		}
+		if serr := sleep(ctx, wait); serr != nil {
+			return err
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}
+
+func (j *Job) applyOnce(ctx context.Context, rollback bool) error {
 	if _, err := j.Refresh(ctx); err != nil {
+		if j.Redial != nil && isConnLoss(err) && ctx.Err() == nil {
+			return &connLost{step: "probe", stopped: !j.facts.Running, err: err}
+		}
 		return &StepError{Node: j.Node.Name, Step: "probe", Err: err}
 	}
 	target := j.target()
@@ -144,36 +236,59 @@ func (j *Job) Apply(ctx context.Context, rollback bool) (err error) {
 		if err == nil {
 			err = s.Apply(ctx, j)
 		}
-		if err != nil {
-			serr := &StepError{Node: j.Node.Name, Step: s.Name, Err: err}
-			j.Sink.Emit(Event{Type: EventStepFailed, Node: j.Node.Name, Step: s.Name, Error: err.Error(), ElapsedMS: time.Since(start).Milliseconds()})
-			// The journal write uses a fresh context: an interrupted run
-			// still records where it stopped.
-			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
-			j.journal(wctx, Record{Step: s.Name, Phase: PhaseFail, Target: target, Detail: oneLine(err.Error())})
-			cancel()
-			if ctx.Err() != nil {
-				return serr
-			}
-			j.runHooks(ctx, inventory.OnFailure)
-			if stopped && rollback {
-				if rerr := j.Rollback(ctx); rerr != nil {
-					serr.Down = true
-					return errors.Join(serr, fmt.Errorf("%s: rollback failed: %w", j.Node.Name, rerr))
-				}
-				serr.RolledBack = true
-				j.journal(ctx, Record{Step: "run", Phase: OutcomeRolledBack, Target: target, Detail: oneLine(serr.Error())})
-				return serr
-			}
-			serr.Down = stopped
-			j.journal(ctx, Record{Step: "run", Phase: OutcomeFailed, Target: target, Detail: oneLine(serr.Error())})
-			return serr
+		if err == nil {
+			j.journal(ctx, Record{Step: s.Name, Phase: PhaseEnd, Target: target})
+			j.Sink.Emit(Event{Type: EventStepDone, Node: j.Node.Name, Step: s.Name, ElapsedMS: time.Since(start).Milliseconds()})
+			continue
 		}
-		j.journal(ctx, Record{Step: s.Name, Phase: PhaseEnd, Target: target})
-		j.Sink.Emit(Event{Type: EventStepDone, Node: j.Node.Name, Step: s.Name, ElapsedMS: time.Since(start).Milliseconds()})
+		if j.Redial != nil && isConnLoss(err) && ctx.Err() == nil {
+			return &connLost{step: s.Name, stopped: stopped || !j.facts.Running, err: err}
+		}
+		return j.fail(ctx, &StepError{Node: j.Node.Name, Step: s.Name, Err: err}, start, stopped, rollback)
 	}
 	j.journal(ctx, Record{Step: "run", Phase: OutcomeDone, Target: target})
 	return nil
+}
+
+// fail records a failed step and leaves the node either rolled back and
+// serving, or serving its old release with its before_stop hooks undone,
+// or (no rollback) down, as the error then says.
+func (j *Job) fail(ctx context.Context, serr *StepError, start time.Time, stopped, rollback bool) error {
+	target := j.target()
+	j.Sink.Emit(Event{Type: EventStepFailed, Node: j.Node.Name, Step: serr.Step, Error: serr.Err.Error(), ElapsedMS: time.Since(start).Milliseconds()})
+	// The journal write uses a fresh context: an interrupted run still
+	// records where it stopped.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	j.journal(wctx, Record{Step: serr.Step, Phase: PhaseFail, Target: target, Detail: oneLine(serr.Err.Error())})
+	cancel()
+	if ctx.Err() != nil {
+		// Interrupted: the journal says where; resume or recover finishes
+		// the node, hooks included.
+		return serr
+	}
+	if herr := j.runHooks(ctx, inventory.OnFailure); herr != nil {
+		j.warn(herr.Error())
+	}
+	if stopped && rollback {
+		if rerr := j.Rollback(ctx); rerr != nil {
+			serr.Down = true
+			j.journal(context.WithoutCancel(ctx), Record{Step: "run", Phase: OutcomeFailed, Target: target, Detail: oneLine(serr.Error() + "; rollback failed: " + rerr.Error())})
+			return errors.Join(serr, fmt.Errorf("%s: rollback failed: %w", j.Node.Name, rerr))
+		}
+		serr.RolledBack = true
+		j.journal(ctx, Record{Step: "run", Phase: OutcomeRolledBack, Target: target, Detail: oneLine(serr.Error())})
+		return serr
+	}
+	if !stopped {
+		// The old release still serves: undo the before_stop hooks that
+		// ran (a drained node is enabled again).
+		if err := j.undrain(ctx); err != nil {
+			serr.Err = fmt.Errorf("%w; and undoing before_stop failed: %v", serr.Err, err)
+		}
+	}
+	serr.Down = stopped
+	j.journal(ctx, Record{Step: "run", Phase: OutcomeFailed, Target: target, Detail: oneLine(serr.Error())})
+	return serr
 }
 
 // target names what this run updates to, for the journal.
@@ -188,6 +303,13 @@ func (j *Job) target() string {
 // warning event, never hidden.
 func (j *Job) journal(ctx context.Context, r Record) {
 	r.Run, r.Owner = j.Run, j.Owner
+	if r.At.IsZero() {
+		r.At = time.Now().UTC()
+	}
+	if j.facts != nil {
+		// Keep the probed journal current: hook and rollback decisions read it.
+		j.facts.journal = append(j.facts.journal, r)
+	}
 	if err := Append(ctx, j.Conn, j.Paths, r); err != nil {
 		j.Sink.Emit(Event{Type: EventWarning, Node: j.Node.Name, Message: "could not write the journal: " + err.Error()})
 	}

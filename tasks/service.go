@@ -3,12 +3,9 @@ package tasks
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/drover-sh/drover/inventory"
 )
 
 // script returns the node's startup script, relative to home.
@@ -34,75 +31,6 @@ func (j *Job) runningPID(ctx context.Context) (int, error) {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(out))
 	return pid, nil
-}
-
-func hookStep(name, event string) Step {
-	return Step{
-		Name: name,
-		Probe: func(ctx context.Context, j *Job) (Change, error) {
-			hooks := j.Node.HooksFor(event)
-			if len(hooks) == 0 || (event == inventory.BeforeStop && (j.onTarget() || !j.facts.Running)) {
-				return Change{Done: true, Summary: "no " + event + " hook to run"}, nil
-			}
-			if event != inventory.BeforeStop && j.onTarget() && j.facts.Running && j.finished() {
-				return Change{Done: true, Summary: "the " + event + " hooks ran when the update completed"}, nil
-			}
-			ch := Change{Summary: fmt.Sprintf("run %d %s hook(s)", len(hooks), event)}
-			for _, h := range hooks {
-				ch.Details = append(ch.Details, h.Where+": "+h.Display)
-			}
-			return ch, nil
-		},
-		Apply: func(ctx context.Context, j *Job) error { return j.runHooks(ctx, event) },
-	}
-}
-
-// onTarget reports whether the node's release is already the one this job
-// updates to: the pack switched in, or (in-place) the target level reached.
-func (j *Job) onTarget() bool { return j.switched() || (j.Pack == nil && j.updated()) }
-
-// finished reports whether a run completed the update to this job's target
-// and nothing stopped, started or switched a release since: the hooks after
-// start and after health ran then, and running them again (enabling a node
-// in a load balancer twice, say) would be a change on an updated node.
-func (j *Job) finished() bool {
-	recs := j.facts.journal
-	for i := len(recs) - 1; i >= 0; i-- {
-		switch r := recs[i]; r.Step {
-		case "run":
-			if r.Phase == OutcomeDone {
-				return r.Target == j.target()
-			}
-		case "stop", "switch", "start", "rollback":
-			return false
-		}
-	}
-	return false
-}
-
-// runHooks runs a node's hooks for one event, in order; the first failure
-// stops them. Local hooks run on the controller in the inventory's folder,
-// remote ones on the node. Only the redacted form is ever reported.
-func (j *Job) runHooks(ctx context.Context, event string) error {
-	for _, h := range j.Node.HooksFor(event) {
-		var out []byte
-		var err error
-		if h.Where == "local" {
-			cmd := exec.CommandContext(ctx, "/bin/sh", "-c", h.Command)
-			cmd.Dir = h.Dir
-			cmd.Env = append(cmd.Environ(), "DROVER_NODE="+j.Node.Name, "DROVER_HOST="+j.Node.Host,
-				"DROVER_PROFILE="+j.Node.Profile, "DROVER_EVENT="+event, "DROVER_RUN="+j.Run)
-			out, err = cmd.CombinedOutput()
-		} else {
-			var s string
-			s, err = sh(ctx, j.Conn, h.Command)
-			out = []byte(s)
-		}
-		if err != nil {
-			return fmt.Errorf("%s hook %q failed: %v: %s", event, h.Display, err, lastLines(string(out), 2))
-		}
-	}
-	return nil
 }
 
 func stopStep() Step {

@@ -53,12 +53,29 @@ func (j *Job) stagedState() StagedState {
 func preflightStep() Step {
 	return Step{
 		Name: "preflight",
+		// The checks run in the probe, so a plan shows every node that would
+		// be refused before any node is touched; the apply has nothing left
+		// to do but let the probe's verdict stand.
 		Probe: func(ctx context.Context, j *Job) (Change, error) {
-			return Change{Summary: "check home, product, tools, disk space and filesystem"}, nil
+			if err := j.preflight(ctx); err != nil {
+				return Change{}, &PreflightError{Node: j.Node.Name, Err: err}
+			}
+			return Change{Summary: "checked home, product, tools, disk space and filesystem"}, nil
 		},
-		Apply: func(ctx context.Context, j *Job) error { return j.preflight(ctx) },
+		Apply: func(ctx context.Context, j *Job) error { return nil },
 	}
 }
+
+// PreflightError is a node that cannot be updated safely, found before
+// anything on it changed.
+type PreflightError struct {
+	Node string
+	Err  error
+}
+
+func (e *PreflightError) Error() string { return e.Err.Error() }
+func (e *PreflightError) Unwrap() error { return e.Err }
+func (e *PreflightError) Refused() bool { return true }
 
 // preflight refuses a node that cannot be updated safely, before anything
 // on it changes.
@@ -170,6 +187,12 @@ func (j *Job) stage(ctx context.Context) error {
 	if res.Skipped {
 		j.Sink.Emit(Event{Type: EventProgress, Node: j.Node.Name, Step: "stage", Message: "pack already on the node", Done: j.Pack.Size, Total: j.Pack.Size})
 	}
+	return j.unpack(ctx)
+}
+
+// unpack makes the pushed pack the staged release, from scratch.
+func (j *Job) unpack(ctx context.Context) error {
+	remote := j.Paths.Pack(j.Pack.SHA256)
 	script := j.vars() + fmt.Sprintf(`rm -rf "$S/unpack" "$N" "$S/staged.json"
 mkdir -p "$S/unpack"
 if ! out=$(unzip -q %s -d "$S/unpack" 2>&1); then rm -rf "$S/unpack"; echo "unzip failed: $out" | tail -n 3 >&2; exit 1; fi

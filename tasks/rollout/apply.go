@@ -49,6 +49,8 @@ type FailedError struct {
 	Nodes  []string
 	Errors []string
 	Halted bool
+	// Reason says why the run halted when no node failed.
+	Reason string
 	// Errs are the nodes' errors, for errors.As.
 	Errs []error
 }
@@ -56,6 +58,9 @@ type FailedError struct {
 func (e *FailedError) Unwrap() []error { return e.Errs }
 
 func (e *FailedError) Error() string {
+	if len(e.Nodes) == 0 && e.Reason != "" {
+		return "the run halted: " + e.Reason
+	}
 	s := fmt.Sprintf("%d node(s) failed: %s", len(e.Nodes), strings.Join(e.Errors, "; "))
 	if e.Halted {
 		s += " (failure budget exceeded: the run halted)"
@@ -75,6 +80,14 @@ func Apply(soft, hard context.Context, o *Options, p *Plan) (*Report, error) {
 		nodes[n.Name] = n
 	}
 	targets := p.Nodes()
+	haltReason := ""
+	// Everything knowable up front was checked on every selected node while
+	// planning; any problem refuses the whole run before the first change.
+	if err := p.Refusal(); err != nil {
+		rep.Finished = time.Now().UTC()
+		o.Sink.Emit(tasks.Event{Type: tasks.EventRunFinished, Run: o.Run, Error: err.Error()})
+		return rep, err
+	}
 	if err := lockAll(hard, o, targets, nodes); err != nil {
 		rep.Finished = time.Now().UTC()
 		o.Sink.Emit(tasks.Event{Type: tasks.EventRunFinished, Run: o.Run, Error: err.Error()})
@@ -103,26 +116,32 @@ waves:
 			continue
 		}
 		o.Sink.Emit(tasks.Event{Type: tasks.EventWaveStarted, Run: o.Run, Wave: w.Number, Profile: w.Profile})
-		down := 0 // nodes of this profile left out of service by this run
+		lostInWave := 0 // nodes of this wave this run left out of service
 		var queue []NodePlan
 		for _, b := range w.Batches {
 			queue = append(queue, b.Nodes...)
 		}
-		batchSize := len(w.Batches[0].Nodes)
 		for bn := 1; len(queue) > 0; bn++ {
 			if soft.Err() != nil {
 				rep.Interrupted = true
 				break waves
 			}
-			slots := batchSize - down
-			if slots < 1 {
-				err := fmt.Sprintf("profile %s has %d node(s) out of service after failures; no capacity left to take another down", w.Profile, down)
-				o.Sink.Emit(tasks.Event{Type: tasks.EventWarning, Run: o.Run, Wave: w.Number, Message: err})
-				rep.Halted = true
+			// Capacity is judged afresh before every batch, on every node
+			// of the profile: a peer that crashed or was stopped by hand
+			// since the plan counts.
+			down := profileDown(soft, o, w.Profile)
+			if soft.Err() != nil {
+				rep.Interrupted = true
 				break waves
 			}
-			batch := queue[:min(slots, len(queue))]
-			queue = queue[len(batch):]
+			batch, rest, why := pick(queue, down, w.MaxUnavailable)
+			if len(batch) == 0 {
+				o.Sink.Emit(tasks.Event{Type: tasks.EventWarning, Run: o.Run, Wave: w.Number, Profile: w.Profile, Message: fmt.Sprintf("profile %s: %s; no new batch starts", w.Profile, why)})
+				rep.Halted = true
+				haltReason = fmt.Sprintf("profile %s: %s", w.Profile, why)
+				break waves
+			}
+			queue = rest
 			o.Sink.Emit(tasks.Event{Type: tasks.EventBatchStarted, Run: o.Run, Wave: w.Number, Batch: bn, Profile: w.Profile, Message: NodeNames(batch)})
 			var g errgroup.Group
 			for _, np := range batch {
@@ -143,7 +162,7 @@ waves:
 						nodeErrs = append(nodeErrs, nerr)
 					}
 					if lost {
-						down++
+						lostInWave++
 					}
 					return nil
 				})
@@ -160,7 +179,7 @@ waves:
 				break waves
 			}
 		}
-		if down > 0 {
+		if lostInWave > 0 {
 			rep.Halted = true
 			o.Sink.Emit(tasks.Event{Type: tasks.EventWarning, Run: o.Run, Wave: w.Number, Message: fmt.Sprintf("wave %d (%s) is not entirely healthy: the next wave does not start", w.Number, w.Profile)})
 			break
@@ -185,7 +204,7 @@ waves:
 	case rep.Interrupted:
 		err = fmt.Errorf("rollout: interrupted; run apply again to resume: %w", context.Canceled)
 	case rep.Halted:
-		err = &FailedError{Halted: true}
+		err = &FailedError{Halted: true, Reason: haltReason}
 	}
 	ev := tasks.Event{Type: tasks.EventRunFinished, Run: o.Run, ElapsedMS: rep.Finished.Sub(rep.Started).Milliseconds(), Message: summary(rep)}
 	if err != nil {
@@ -204,6 +223,10 @@ func runNode(ctx context.Context, o *Options, n *inventory.Node, wave, batch int
 	c, err := o.Conns.Get(ctx, n)
 	if err == nil {
 		j := o.job(n, c)
+		j.Redial = func(ctx context.Context) (tasks.Conn, error) {
+			o.Conns.Forget(n)
+			return o.Conns.Get(ctx, n)
+		}
 		err = j.Apply(ctx, o.Inv.Rollout.AutoRollback)
 	}
 	r.ElapsedMS = time.Since(start).Milliseconds()
@@ -252,4 +275,27 @@ func summary(r *Report) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// profileDown probes every node of a profile read-only, health included,
+// and returns why each one out of service is (by node name).
+func profileDown(ctx context.Context, o *Options, profile string) map[string]string {
+	nodes := o.Inv.NodesOf(profile)
+	reasons := make([]string, len(nodes))
+	var g errgroup.Group
+	g.SetLimit(max(o.Parallel, 1))
+	for i, n := range nodes {
+		g.Go(func() error {
+			_, reasons[i] = serviceState(ctx, o, n)
+			return nil
+		})
+	}
+	g.Wait()
+	down := map[string]string{}
+	for i, n := range nodes {
+		if reasons[i] != "" {
+			down[n.Name] = reasons[i]
+		}
+	}
+	return down
 }

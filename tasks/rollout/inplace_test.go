@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/drover-sh/drover/tasks"
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
 	"github.com/drover-sh/drover/tasks/apim/lab"
 	"github.com/drover-sh/drover/tasks/apim/lab/labtest"
@@ -88,9 +87,10 @@ func TestInPlaceRefusesWithoutCredentialsBeforeStopping(t *testing.T) {
 	inPlace(t, l, l.Level+1)
 	o := setupInPlace(t, l, &recorder{})
 	_, err := apply(t, o, plan(t, o))
-	var se *tasks.StepError
-	if !errors.As(err, &se) || se.Step != "preflight" || !strings.Contains(err.Error(), "UPDATE_TOOL_USERNAME") {
-		t.Fatalf("apply = %v, want a preflight failure naming the credentials", err)
+	// Refused while planning, before any node is touched.
+	var re *rollout.RefusedError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "UPDATE_TOOL_USERNAME") {
+		t.Fatalf("apply = %v, want a refusal naming the credentials", err)
 	}
 	if c := stopEvents(t, l.Nodes[0]); c != 0 {
 		t.Error("the node was stopped although the run could not update it")

@@ -3,6 +3,8 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/drover-sh/drover/inventory"
@@ -21,6 +23,10 @@ const (
 	ActionUnreachable = "unreachable"
 	ActionLocked      = "locked"
 	ActionBlocked     = "blocked"
+	// ActionOutside is a node of a selected profile that --limit leaves
+	// out: probed read-only, because capacity is judged on the whole
+	// profile.
+	ActionOutside = "outside-limit"
 )
 
 // Plan is what apply will do, probed and computed without changing anything.
@@ -56,6 +62,12 @@ type Wave struct {
 	MaxUnavailable int        `json:"max_unavailable"`
 	Batches        []Batch    `json:"batches"`
 	Skipped        []NodePlan `json:"skipped,omitempty"`
+	// Outside are the profile's nodes that --limit leaves out; they count
+	// for capacity all the same.
+	Outside []NodePlan `json:"outside,omitempty"`
+	// OutOfService counts the profile's nodes out of service when the plan
+	// was made, selected or not.
+	OutOfService int `json:"out_of_service"`
 }
 
 // Batch is a set of nodes updated at once.
@@ -74,6 +86,8 @@ type NodePlan struct {
 	Fingerprint map[string]string `json:"fingerprint"`
 	Facts       *tasks.Facts      `json:"facts"`
 	Steps       []tasks.StepPlan  `json:"steps,omitempty"`
+	// Down says why the node is out of service now ("" when it serves).
+	Down string `json:"out_of_service,omitempty"`
 }
 
 // Summary counts a plan.
@@ -107,8 +121,13 @@ func (o *Options) job(n *inventory.Node, c tasks.Conn) *tasks.Job {
 // Probe plans every selected node in parallel (read-only). A node that
 // cannot be reached or probed is reported in its NodePlan, never as an
 // error of the whole plan.
+//
+// The nodes of the selected profiles that --limit leaves out are probed
+// too, read-only, and returned after the selected ones with the action
+// ActionOutside: capacity is judged on the whole profile.
 func Probe(ctx context.Context, o *Options) []NodePlan {
-	out := make([]NodePlan, len(o.Nodes))
+	peers := o.peers()
+	out := make([]NodePlan, len(o.Nodes)+len(peers))
 	var g errgroup.Group
 	g.SetLimit(max(o.Parallel, 1))
 	for i, n := range o.Nodes {
@@ -117,8 +136,53 @@ func Probe(ctx context.Context, o *Options) []NodePlan {
 			return nil
 		})
 	}
+	for i, n := range peers {
+		g.Go(func() error {
+			out[len(o.Nodes)+i] = probePeer(ctx, o, n)
+			return nil
+		})
+	}
 	g.Wait()
 	return out
+}
+
+// peers returns the nodes of the selected profiles that are not selected.
+func (o *Options) peers() []*inventory.Node {
+	selected := map[string]bool{}
+	profiles := map[string]bool{}
+	for _, n := range o.Nodes {
+		selected[n.Name], profiles[n.Profile] = true, true
+	}
+	var out []*inventory.Node
+	for _, n := range o.Inv.Nodes {
+		if profiles[n.Profile] && !selected[n.Name] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// serviceState probes a node read-only, health included, and says why it
+// is out of service ("" when it serves).
+func serviceState(ctx context.Context, o *Options, n *inventory.Node) (*tasks.Facts, string) {
+	c, err := o.Conns.Get(ctx, n)
+	if err != nil {
+		f := &tasks.Facts{Node: n.Name, Profile: n.Profile, Host: n.Host, Error: err.Error()}
+		return f, "unreachable: " + err.Error()
+	}
+	f := tasks.Probe(ctx, c, o.Inv, n, tasks.ProbeOptions{Health: true})
+	return f, tasks.OutOfService(f, o.Run)
+}
+
+func probePeer(ctx context.Context, o *Options, n *inventory.Node) NodePlan {
+	f, down := serviceState(ctx, o, n)
+	np := NodePlan{Node: n.Name, Profile: n.Profile, Host: n.Host, Action: ActionOutside, Facts: f, Down: down}
+	np.Fingerprint = f.Fingerprint()
+	np.Reason = "left out by --limit"
+	if down != "" {
+		np.Reason += "; out of service: " + down
+	}
+	return np
 }
 
 func probeNode(ctx context.Context, o *Options, n *inventory.Node) NodePlan {
@@ -135,25 +199,42 @@ func probeNode(ctx context.Context, o *Options, n *inventory.Node) NodePlan {
 	np.Facts = j.Facts()
 	if np.Facts == nil {
 		np.Facts = &tasks.Facts{Node: n.Name, Profile: n.Profile, Host: n.Host}
+	} else if np.Facts.Reachable {
+		j.CheckHealth(ctx)
 	}
 	np.Fingerprint = np.Facts.Fingerprint()
+	np.Down = tasks.OutOfService(np.Facts, o.Run)
 	switch {
 	case err != nil && !np.Facts.Reachable:
 		np.Action, np.Reason = ActionUnreachable, err.Error()
 	case np.Facts.Lock != nil && np.Facts.Lock.ID != o.Run:
 		np.Action = ActionLocked
 		np.Reason = (&tasks.LockedError{Node: n.Name, Held: *np.Facts.Lock}).Error()
-	case err != nil:
-		np.Action, np.Reason = ActionBlocked, err.Error()
 	case j.UpToDate():
 		np.Action, np.Reason = ActionSkip, fmt.Sprintf("already at level %d", np.Facts.UpdateLevel)
+	case err != nil:
+		np.Action, np.Reason = ActionBlocked, err.Error()
 	default:
 		np.Action, np.Steps = ActionUpdate, steps
-		if lr := np.Facts.LastRun; lr != nil && lr.Outcome == tasks.OutcomeInterrupted {
-			np.Action, np.Reason = ActionResume, fmt.Sprintf("run %s was interrupted at %s", lr.ID, lr.Step)
+		if lr := np.Facts.LastRun; j.Interrupted() {
+			np.Action, np.Reason = ActionResume, fmt.Sprintf("resume at %s (run %s was interrupted)", resumeStep(steps, lr.Step), lr.ID)
 		}
 	}
 	return np
+}
+
+// resumeStep is the first step a resumed node still has to run, or the
+// step its run was interrupted at when every step probes as done.
+func resumeStep(steps []tasks.StepPlan, interrupted string) string {
+	for _, s := range steps {
+		if !s.Done && s.Name != "preflight" {
+			return s.Name
+		}
+	}
+	if interrupted == "" {
+		return "the start"
+	}
+	return interrupted
 }
 
 // Make builds the plan from probed nodes: waves in rollout.order, batches
@@ -175,40 +256,9 @@ func Make(o *Options, probed []NodePlan) *Plan {
 		byProfile[np.Profile] = append(byProfile[np.Profile], np)
 	}
 	for _, prof := range inv.Rollout.Order {
-		nodes := byProfile[prof]
-		if len(nodes) == 0 {
-			continue
+		if w, ok := makeWave(inv, prof, byProfile[prof], len(p.Waves)+1, &p.Warnings); ok {
+			p.Waves = append(p.Waves, w)
 		}
-		w := Wave{Number: len(p.Waves) + 1, Profile: prof, MaxUnavailable: inv.MaxUnavailable(prof)}
-		var todo []NodePlan
-		down := 0
-		for _, np := range nodes {
-			switch np.Action {
-			case ActionUpdate, ActionResume:
-				todo = append(todo, np)
-			default:
-				w.Skipped = append(w.Skipped, np)
-				if np.Action != ActionSkip {
-					down++
-				}
-			}
-		}
-		slots := w.MaxUnavailable - down
-		if len(todo) > 0 && slots < 1 {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("profile %s: %d node(s) already down or blocked and max_unavailable is %d: no node of it can be taken down safely", prof, down, w.MaxUnavailable))
-			for _, np := range todo {
-				np.Action, np.Reason = ActionBlocked, "no capacity: other nodes of the profile are down"
-				w.Skipped = append(w.Skipped, np)
-			}
-			todo = nil
-		}
-		for _, b := range Batches(len(todo), max(slots, 1)) {
-			w.Batches = append(w.Batches, Batch{Number: len(w.Batches) + 1, Nodes: todo[b[0]:b[1]]})
-		}
-		if total := len(inv.NodesOf(prof)); total == 1 && len(todo) == 1 {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("profile %s has a single node: updating %s means an outage of that profile while it restarts", prof, todo[0].Node))
-		}
-		p.Waves = append(p.Waves, w)
 	}
 	for _, w := range p.Waves {
 		p.Summary.Batches += len(w.Batches)
@@ -220,6 +270,9 @@ func Make(o *Options, probed []NodePlan) *Plan {
 			case ActionSkip:
 				p.Summary.UpToDate++
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is already at level %d: skipped", s.Node, s.Facts.UpdateLevel))
+				if s.Down != "" {
+					p.Warnings = append(p.Warnings, fmt.Sprintf("%s is up to date but out of service (%s): it counts against max_unavailable", s.Node, s.Down))
+				}
 			case ActionUnreachable:
 				p.Summary.Unreachable++
 				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is unreachable: %s", s.Node, s.Reason))
@@ -231,6 +284,108 @@ func Make(o *Options, probed []NodePlan) *Plan {
 	}
 	p.Summary.Waves = len(p.Waves)
 	return p
+}
+
+// makeWave orders one profile's nodes into batches under the capacity
+// rule: at no moment more than max_unavailable nodes of the profile out of
+// service, counting every node of it that is out of service already
+// (stopped, crashed, unhealthy, unreachable, locked, drained mid-update),
+// selected or not. Nodes that need the update and are out of service
+// already go first, all at once: they cost no capacity; interrupted nodes
+// come next, then the rest, in batches of what capacity is left. When none
+// is left, they are blocked. Apply makes the same choice again before
+// each batch, from a fresh look at the profile.
+func makeWave(inv *inventory.Inventory, prof string, nodes []NodePlan, number int, warnings *[]string) (Wave, bool) {
+	w := Wave{Number: number, Profile: prof, MaxUnavailable: inv.MaxUnavailable(prof)}
+	down := map[string]string{}
+	var queue []NodePlan
+	selected := 0
+	for _, np := range nodes {
+		if np.Down == "" && (np.Action == ActionUnreachable || np.Action == ActionLocked) {
+			np.Down = np.Action
+		}
+		if np.Down != "" {
+			w.OutOfService++
+			down[np.Node] = np.Down
+		}
+		switch np.Action {
+		case ActionOutside:
+			w.Outside = append(w.Outside, np)
+			continue
+		case ActionUpdate, ActionResume:
+			queue = append(queue, np)
+		default:
+			w.Skipped = append(w.Skipped, np)
+		}
+		selected++
+	}
+	if selected == 0 {
+		return w, false
+	}
+	for len(queue) > 0 {
+		batch, rest, why := pick(queue, down, w.MaxUnavailable)
+		if len(batch) == 0 {
+			*warnings = append(*warnings, fmt.Sprintf("profile %s: %s; bring them back (or finish them: drover apply --limit NODE) before updating %s", prof, why, NodeNames(rest)))
+			for _, np := range rest {
+				np.Action, np.Reason = ActionBlocked, why
+				w.Skipped = append(w.Skipped, np)
+			}
+			break
+		}
+		w.Batches = append(w.Batches, Batch{Number: len(w.Batches) + 1, Nodes: batch})
+		for _, np := range batch {
+			delete(down, np.Node) // back in service when its batch is done
+		}
+		queue = rest
+	}
+	if total := len(inv.NodesOf(prof)); total == 1 && len(w.Batches) == 1 && len(w.Batches[0].Nodes) == 1 {
+		*warnings = append(*warnings, fmt.Sprintf("profile %s has a single node: updating %s means an outage of that profile while it restarts", prof, w.Batches[0].Nodes[0].Node))
+	}
+	return w, true
+}
+
+// pick chooses the next batch of a wave from queue under the capacity
+// rule, given why each node of the profile is out of service (down, by
+// node name; absent when it serves). Queued nodes already out of service
+// all go (they cost nothing); then interrupted ones, then the rest, while
+// fewer than max nodes of the profile would be out. When nothing can go,
+// why says which nodes hold the capacity.
+func pick(queue []NodePlan, down map[string]string, max int) (batch, rest []NodePlan, why string) {
+	queued := map[string]bool{}
+	for _, np := range queue {
+		queued[np.Node] = true
+	}
+	var others []string
+	for name, reason := range down {
+		if !queued[name] {
+			others = append(others, name+" ("+reason+")")
+		}
+	}
+	slices.Sort(others)
+	var resumes, updates []NodePlan
+	for _, np := range queue {
+		switch {
+		case down[np.Node] != "":
+			batch = append(batch, np)
+		case np.Action == ActionResume:
+			resumes = append(resumes, np)
+		default:
+			updates = append(updates, np)
+		}
+	}
+	room := max - len(others) - len(batch)
+	for _, np := range append(resumes, updates...) {
+		if room > 0 {
+			batch = append(batch, np)
+			room--
+		} else {
+			rest = append(rest, np)
+		}
+	}
+	if len(batch) == 0 {
+		why = fmt.Sprintf("no capacity: max_unavailable is %d and %d other node(s) of the profile are out of service: %s", max, len(others), strings.Join(others, ", "))
+	}
+	return batch, rest, why
 }
 
 // Batches splits n nodes into consecutive batches of at most size nodes:
@@ -255,6 +410,39 @@ func (p *Plan) Nodes() []NodePlan {
 		}
 	}
 	return out
+}
+
+// RefusedError is a plan that apply refuses before changing anything:
+// some selected node cannot be updated safely now.
+type RefusedError struct{ Reasons []string }
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("refusing to start: %d node(s) cannot be updated safely, so nothing was changed on any node:\n  %s",
+		len(e.Reasons), strings.Join(e.Reasons, "\n  "))
+}
+func (e *RefusedError) Refused() bool { return true }
+
+// Refusal returns why the plan must be refused before anything changes,
+// naming every node that is unreachable, locked by another run or blocked
+// (preflight failed, no capacity), or nil.
+func (p *Plan) Refusal() error {
+	var reasons []string
+	for _, w := range p.Waves {
+		for _, n := range w.Skipped {
+			switch n.Action {
+			case ActionUnreachable, ActionLocked, ActionBlocked:
+				reason := n.Reason
+				if !strings.HasPrefix(reason, n.Node+" ") && !strings.HasPrefix(reason, n.Node+":") {
+					reason = n.Node + ": " + reason
+				}
+				reasons = append(reasons, reason)
+			}
+		}
+	}
+	if len(reasons) == 0 {
+		return nil
+	}
+	return &RefusedError{Reasons: reasons}
 }
 
 // DriftError reports a plan whose nodes changed since it was made.

@@ -167,3 +167,85 @@ func TestGoldenPlans(t *testing.T) {
 		})
 	}
 }
+
+// TestCapacityCountsNodesAlreadyDown: with nodes of the profile already out
+// of service (stopped by hand, unhealthy, unreachable; selected or left out
+// by --limit), walking the plan's batches in order never has more than
+// max_unavailable nodes out at once, except by updating nodes that were
+// down already; the down nodes that need the update come first; and a node
+// is blocked only when no capacity is left.
+func TestCapacityCountsNodesAlreadyDown(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 500; i++ {
+		gws := 1 + r.IntN(8)
+		amount := []string{"1", "2", `"50%"`}[r.IntN(3)]
+		inv := loadInline(t, fmt.Sprintf(`
+cluster "c" {
+  version = "4.4.0"
+  home    = "/opt/wso2/wso2am-4.4.0"
+}
+update { pack = %q }
+rollout { max_unavailable = %s }
+%s`, packPath(t), amount, nodesHCL(gws)))
+		max := inv.MaxUnavailable(inventory.GatewayWorker)
+		down := map[string]bool{}
+		var probed []rollout.NodePlan
+		for _, n := range inv.Nodes {
+			np := rollout.NodePlan{Node: n.Name, Profile: n.Profile, Action: rollout.ActionUpdate, Facts: &tasks.Facts{Running: true, Reachable: true}}
+			switch r.IntN(6) {
+			case 0:
+				np.Down = "not running"
+			case 1:
+				np.Action, np.Down = rollout.ActionOutside, "unhealthy"
+			case 2:
+				np.Action = rollout.ActionOutside
+			case 3:
+				np.Action, np.Down = rollout.ActionSkip, "not running"
+			}
+			if np.Down != "" {
+				down[np.Node] = true
+			}
+			probed = append(probed, np)
+		}
+		p := rollout.Make(&rollout.Options{Inv: inv, Nodes: inv.Nodes}, probed)
+		desc := fmt.Sprintf("%d gateways, max %d, down %v", gws, max, down)
+		if len(p.Waves) == 0 {
+			continue
+		}
+		w := p.Waves[0]
+		sawServing := false
+		for _, b := range w.Batches {
+			out := map[string]bool{}
+			for n := range down {
+				out[n] = true
+			}
+			costly := false
+			for _, n := range b.Nodes {
+				if !down[n.Node] {
+					costly = true
+					sawServing = true
+				} else if sawServing {
+					t.Fatalf("%s: down node %s planned after a serving node was taken down", desc, n.Node)
+				}
+				out[n.Node] = true
+			}
+			if costly && len(out) > max {
+				t.Fatalf("%s: batch %d (%s) has %d nodes out of service at once", desc, b.Number, rollout.NodeNames(b.Nodes), len(out))
+			}
+			for _, n := range b.Nodes {
+				delete(down, n.Node) // back in service after its batch
+			}
+		}
+		others := 0
+		for _, s := range append(w.Skipped, w.Outside...) {
+			if s.Down != "" {
+				others++
+			}
+		}
+		for _, s := range w.Skipped {
+			if s.Action == rollout.ActionBlocked && max-others >= 1 {
+				t.Fatalf("%s: %s blocked although %d of %d slots are free", desc, s.Node, max-others, max)
+			}
+		}
+	}
+}

@@ -68,18 +68,14 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 	} else if !g.json {
 		renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout), false)
 	}
-	if err := lockedByOthers(p); err != nil {
+	// Anything knowable up front (unreachable, locked, preflight, capacity)
+	// refuses the whole run before any node is touched.
+	if err := p.Refusal(); err != nil {
 		return err
 	}
 	if p.Summary.Update == 0 {
-		if err := planErr(p); err != nil {
-			return err
-		}
 		fmt.Fprintln(e.stderr, "nothing to do: every selected node is up to date")
 		return nil
-	}
-	if p.Summary.Unreachable > 0 {
-		return refused(fmt.Errorf("%d node(s) unreachable; fix them or leave them out with --limit, then plan again", p.Summary.Unreachable))
 	}
 	if saved == nil && !g.yes {
 		ok, err := e.confirm(fmt.Sprintf("Apply this plan to %d node(s)?", p.Summary.Update))
@@ -171,21 +167,4 @@ func writeRunRecord(invPath string, rep *rollout.Report) (string, error) {
 	}
 	path := filepath.Join(dir, rep.Run+".json")
 	return path, os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-// lockedByOthers refuses a run when another run holds any selected node:
-// updating around it would break the rollout order and capacity rules.
-func lockedByOthers(p *rollout.Plan) error {
-	var reasons []string
-	for _, w := range p.Waves {
-		for _, n := range w.Skipped {
-			if n.Action == rollout.ActionLocked {
-				reasons = append(reasons, n.Reason)
-			}
-		}
-	}
-	if len(reasons) == 0 {
-		return nil
-	}
-	return refused(fmt.Errorf("another run holds %d node(s); nothing changed:\n  %s", len(reasons), strings.Join(reasons, "\n  ")))
 }

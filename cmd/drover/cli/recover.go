@@ -70,6 +70,10 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 		sink = jsonSink(e.stdout)
 	}
 	j := &tasks.Job{Inv: cl.inv, Node: n, Conn: conn, Paths: tasks.NewPaths(n.Home), Pack: pack, Run: run, Owner: owner(), Sink: sink}
+	j.Redial = func(ctx context.Context) (tasks.Conn, error) {
+		cl.conns.Forget(n)
+		return cl.conns.Get(ctx, n)
+	}
 	// The lock first: a node another run holds is refused before anything
 	// is shown or asked.
 	lk := tasks.Lock{ID: run, Owner: j.Owner}
