@@ -17,17 +17,23 @@ import (
 	"github.com/drover-sh/drover/tasks/rollout"
 )
 
-// recorder keeps every event of a run.
+// recorder keeps every event of a run; on, when set, sees each event as
+// it is emitted, before the run goes on.
 type recorder struct {
 	mu     sync.Mutex
 	events []tasks.Event
+	on     func(tasks.Event)
 }
 
 func (r *recorder) sink() tasks.Sink {
 	return func(e tasks.Event) {
 		r.mu.Lock()
 		r.events = append(r.events, e)
+		on := r.on
 		r.mu.Unlock()
+		if on != nil {
+			on(e)
+		}
 	}
 }
 
