@@ -3,10 +3,13 @@ package rollout_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/drover-sh/drover/tasks/apim/lab"
 	"github.com/drover-sh/drover/tasks/apim/lab/labtest"
 	"github.com/drover-sh/drover/tasks/rollout"
+	"github.com/drover-sh/drover/transport"
 )
 
 // The rollout invariants of the README, one named test each (or more).
@@ -482,4 +486,96 @@ func TestFullDiskIsRefusedBeforeAnyChange(t *testing.T) {
 		t.Fatalf("apply = %v, want a refusal naming gw-2's disk space", err)
 	}
 	noChange(t, l, t0)
+}
+
+// flakyConn is a connection whose next command fails as if the network
+// dropped, once armed.
+type flakyConn struct {
+	tasks.Conn
+	armed *atomic.Bool
+}
+
+func (c flakyConn) Run(ctx context.Context, cmd string, opts transport.RunOptions) (*transport.Result, error) {
+	if c.armed.CompareAndSwap(true, false) {
+		if cl, ok := c.Conn.(io.Closer); ok {
+			cl.Close() // the connection is gone for good
+		}
+		return nil, &transport.ConnError{Node: "test", Addr: "127.0.0.1", Op: "run", Err: io.ErrUnexpectedEOF}
+	}
+	return c.Conn.Run(ctx, cmd, opts)
+}
+
+func (c flakyConn) Close() error {
+	if cl, ok := c.Conn.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}
+
+// TestLostConnectionAfterStopReconnects: the connection to a node drops
+// right after its server was stopped; drover dials again and finishes the
+// node. When it cannot dial again, the node's failure says it may be down
+// and which command recovers it.
+func TestLostConnectionAfterStopReconnects(t *testing.T) {
+	for _, redialFails := range []bool{false, true} {
+		t.Run(fmt.Sprintf("redial fails %v", redialFails), func(t *testing.T) {
+			l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=1"), Rollout: shortHealth})
+			rec := &recorder{}
+			o, _ := setup(t, l, rec)
+			armed := &atomic.Bool{}
+			var dials atomic.Int32
+			real := rollout.TransportDialer(nil)
+			o.Conns = rollout.NewConns(func(ctx context.Context, n *inventory.Node) (tasks.Conn, error) {
+				if dials.Add(1) > 1 && redialFails {
+					return nil, &transport.ConnError{Node: n.Name, Addr: "127.0.0.1", Op: "connect", Err: errors.New("connection refused")}
+				}
+				c, err := real(ctx, n)
+				if err != nil {
+					return nil, err
+				}
+				return flakyConn{c, armed}, nil
+			})
+			t.Cleanup(o.Conns.Close)
+			rec.on = func(e tasks.Event) {
+				if e.Type == tasks.EventStepDone && e.Step == "stop" {
+					armed.Store(true)
+				}
+			}
+			rep, err := apply(t, o, plan(t, o))
+			n := l.Nodes[0]
+			if !redialFails {
+				if err != nil {
+					t.Fatalf("apply: %v", err)
+				}
+				if got := level(t, n.Home); got != l.Level+1 {
+					t.Errorf("level %d, want %d", got, l.Level+1)
+				}
+				if !slices.ContainsFunc(rec.messages(tasks.EventWarning), func(m string) bool { return strings.Contains(m, "reconnecting") }) {
+					t.Error("no warning said the connection was lost and drover reconnected")
+				}
+				checkHooksPaired(t, l)
+				return
+			}
+			if err == nil || rep.Nodes[0].Outcome != rollout.OutcomeFailed {
+				t.Fatalf("apply = %v, %+v; want gw-1 failed", err, rep.Nodes)
+			}
+			for _, want := range []string{"may be down", "drover recover gw-1 --resume"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func (r *recorder) messages(typ string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.events {
+		if e.Type == typ {
+			out = append(out, e.Message)
+		}
+	}
+	return out
 }
