@@ -125,6 +125,9 @@ func renderPlan(w io.Writer, p *rollout.Plan, color, compact bool) {
 	}
 	for _, wv := range p.Waves {
 		fmt.Fprintf(w, "\n%s\n", bold(fmt.Sprintf("Wave %d: %s (at most %d node(s) down at once)", wv.Number, wv.Profile, wv.MaxUnavailable)))
+		if wv.OutOfService > 0 {
+			fmt.Fprintf(w, "  %d node(s) of %s out of service now; they count against max_unavailable\n", wv.OutOfService, wv.Profile)
+		}
 		for _, b := range wv.Batches {
 			fmt.Fprintf(w, "  Batch %d: %s\n", b.Number, rollout.NodeNames(b.Nodes))
 			for _, n := range b.Nodes {
@@ -133,6 +136,13 @@ func renderPlan(w io.Writer, p *rollout.Plan, color, compact bool) {
 		}
 		for _, s := range wv.Skipped {
 			fmt.Fprintf(w, "  %s: not updated (%s: %s)\n", s.Node, s.Action, s.Reason)
+		}
+		for _, s := range wv.Outside {
+			state := "serving"
+			if s.Down != "" {
+				state = "out of service: " + s.Down
+			}
+			fmt.Fprintf(w, "  %s: outside --limit, %s\n", s.Node, state)
 		}
 	}
 	s := p.Summary
@@ -150,7 +160,7 @@ func renderNodePlan(w io.Writer, p *rollout.Plan, n rollout.NodePlan, compact bo
 	f := n.Facts
 	head := fmt.Sprintf("    %s (%s): level %d -> %d", n.Node, n.Host, f.UpdateLevel, p.TargetLevel)
 	if n.Action == rollout.ActionResume {
-		head += "; resumes: " + n.Reason
+		head += "; " + n.Reason
 	}
 	var run, done []string
 	for _, st := range n.Steps {
