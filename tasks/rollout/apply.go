@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -298,4 +299,28 @@ func profileDown(ctx context.Context, o *Options, profile string) map[string]str
 		}
 	}
 	return down
+}
+
+// CheckCapacity refuses to take one node out of service (recover) when
+// that would leave more than max_unavailable nodes of its profile out. A
+// node that is out of service already costs nothing.
+func CheckCapacity(ctx context.Context, o *Options, n *inventory.Node) error {
+	down := profileDown(ctx, o, n.Profile)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if down[n.Name] != "" {
+		return nil
+	}
+	max := o.Inv.MaxUnavailable(n.Profile)
+	if len(down)+1 <= max {
+		return nil
+	}
+	var others []string
+	for name, why := range down {
+		others = append(others, name+" ("+why+")")
+	}
+	slices.Sort(others)
+	return &RefusedError{Reasons: []string{fmt.Sprintf("%s: taking it out of service would leave %d node(s) of %s out with max_unavailable %d; out already: %s",
+		n.Name, len(down)+1, n.Profile, max, strings.Join(others, ", "))}}
 }

@@ -579,3 +579,20 @@ func (r *recorder) messages(typ string) []string {
 	}
 	return out
 }
+
+// TestRecoverRespectsCapacity: recover takes a serving node out only when
+// its profile can spare it; a node out of service already costs nothing.
+func TestRecoverRespectsCapacity(t *testing.T) {
+	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=2")})
+	stopByHand(t, l.Nodes[1])
+	o, inv := setup(t, l, &recorder{})
+	ctx := context.Background()
+	err := rollout.CheckCapacity(ctx, o, inv.Node("gw-1"))
+	var re *rollout.RefusedError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "gw-2 (not running)") {
+		t.Errorf("recovering serving gw-1 with gw-2 down: %v, want a refusal naming gw-2", err)
+	}
+	if err := rollout.CheckCapacity(ctx, o, inv.Node("gw-2")); err != nil {
+		t.Errorf("recovering gw-2, which is down already: %v, want no objection", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/tasks"
+	"github.com/drover-sh/drover/tasks/rollout"
 	"github.com/urfave/cli/v2"
 )
 
@@ -108,6 +109,11 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 				what += "\n  " + s.Name + ": " + s.Summary
 			}
 		}
+	}
+	// Capacity is the profile's, as in apply: a serving node is taken out
+	// only when the rest of its profile can spare it.
+	if err := rollout.CheckCapacity(ctx, cl.options(g, run, pack, nil), n); err != nil {
+		return err
 	}
 	fmt.Fprintln(e.stdout, what)
 	if !g.yes {
