@@ -90,7 +90,7 @@ func TestKilledApplyIsUnlockedThenResumedWithNothingLost(t *testing.T) {
 	if rf.code != 0 {
 		t.Fatalf("apply after unlock exited %d, want 0", rf.code)
 	}
-	if !strings.Contains(rf.stdout, "resumes: run "+run+" was interrupted") {
+	if !strings.Contains(rf.stdout, "(run "+run+" was interrupted)") || !strings.Contains(rf.stdout, "resume at ") {
 		t.Errorf("the plan does not say cp-1 resumes the interrupted run %s", run)
 	}
 	for _, n := range f.lab.Nodes {
