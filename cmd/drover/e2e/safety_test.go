@@ -326,8 +326,11 @@ func TestPeerStoppedByHandBlocksLimitedGateways(t *testing.T) {
 func TestKillInHealthGateThenApplyFinishesTheNodeFirst(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
+	// Killed on the health gate's first progress report (a check not passed
+	// yet): then the gate has begun, in the journal too (step_started is
+	// sent just before the journal records the step's begin).
 	inHealth := func(ev map[string]any) bool {
-		return ev["type"] == "step_started" && ev["node"] == "gw-2" && ev["step"] == "health"
+		return ev["type"] == "progress" && ev["node"] == "gw-2" && ev["step"] == "health"
 	}
 	p := f.startKillOnEvent(inHealth, syscall.SIGKILL, "apply", "--yes", "--json")
 	killed := p.wait()
