@@ -70,6 +70,7 @@ type proc struct {
 	// gets the process killSig. outDone is closed when stdout is read to
 	// its end (nil when stdout is not watched).
 	killOnEvent func(ev map[string]any) bool
+	killDelay   time.Duration
 	outDone     chan struct{}
 }
 
@@ -97,12 +98,12 @@ func (f *fixture) startKillOn(re *regexp.Regexp, sig syscall.Signal, args ...str
 	return p
 }
 
-// startKillOnEvent starts drover with --json output and sends it sig as
-// soon as a JSON event line on its stdout satisfies match.
-func (f *fixture) startKillOnEvent(match func(ev map[string]any) bool, sig syscall.Signal, args ...string) *proc {
+// startKillOnEvent starts drover with --json output and sends it sig delay
+// after a JSON event line on its stdout first satisfies match.
+func (f *fixture) startKillOnEvent(match func(ev map[string]any) bool, delay time.Duration, sig syscall.Signal, args ...string) *proc {
 	f.t.Helper()
 	p := &proc{t: f.t, args: args, cmd: f.droverCmd(args...), done: make(chan struct{}), killSig: sig,
-		killOnEvent: match, outDone: make(chan struct{})}
+		killOnEvent: match, killDelay: delay, outDone: make(chan struct{})}
 	outPipe, err := p.cmd.StdoutPipe()
 	if err != nil {
 		f.t.Fatal(err)
@@ -134,7 +135,11 @@ func (p *proc) readEvents(r io.Reader) {
 		p.stdout.WriteString(line + "\n")
 		if p.killed == "" && ev != nil && p.killOnEvent(ev) {
 			p.killed = line
-			p.cmd.Process.Signal(p.killSig)
+			if p.killDelay > 0 {
+				time.AfterFunc(p.killDelay, func() { p.cmd.Process.Signal(p.killSig) })
+			} else {
+				p.cmd.Process.Signal(p.killSig)
+			}
 		}
 		p.mu.Unlock()
 	}

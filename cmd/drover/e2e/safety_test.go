@@ -196,6 +196,16 @@ func nodeLines(s, node string) []string {
 	return out
 }
 
+// lineWith reports whether one of lines contains sub.
+func lineWith(lines []string, sub string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkNothingStarted fails when any node has a journal, a staged release,
 // a pushed pack or a lock: no run began on it.
 func checkNothingStarted(t *testing.T, f *fixture) {
@@ -326,13 +336,13 @@ func TestPeerStoppedByHandBlocksLimitedGateways(t *testing.T) {
 func TestKillInHealthGateThenApplyFinishesTheNodeFirst(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, fixtureOptions{})
-	// Killed on the health gate's first progress report (a check not passed
-	// yet): then the gate has begun, in the journal too (step_started is
-	// sent just before the journal records the step's begin).
+	// Killed half a second into gw-2's health gate: the gate has begun, in
+	// the journal too (step_started is sent just before the journal records
+	// the step's begin), and lasts at least start delay + min_healthy_time.
 	inHealth := func(ev map[string]any) bool {
-		return ev["type"] == "progress" && ev["node"] == "gw-2" && ev["step"] == "health"
+		return ev["type"] == "step_started" && ev["node"] == "gw-2" && ev["step"] == "health"
 	}
-	p := f.startKillOnEvent(inHealth, syscall.SIGKILL, "apply", "--yes", "--json")
+	p := f.startKillOnEvent(inHealth, 500*time.Millisecond, syscall.SIGKILL, "apply", "--yes", "--json")
 	killed := p.wait()
 	if p.killedAt() == "" {
 		t.Fatalf("drover ended (exit %d) before gw-2 entered its health gate", killed.code)
@@ -341,6 +351,18 @@ func TestKillInHealthGateThenApplyFinishesTheNodeFirst(t *testing.T) {
 		t.Fatalf("drover exited %d; it should have died from SIGKILL", killed.code)
 	}
 	run := runIDOfJSON(t, killed.stdout)
+	// The kill must have landed inside the gate for the case to mean
+	// anything: health begun and not ended in gw-2's journal.
+	var began, ended bool
+	for _, r := range journal(t, f.node("gw-2")) {
+		if r.Run == run && r.Step == "health" {
+			began = began || r.Phase == "begin"
+			ended = ended || r.Phase == "end"
+		}
+	}
+	if !began || ended {
+		t.Fatalf("the kill missed gw-2's health gate (health begun %v, ended %v in its journal)", began, ended)
+	}
 
 	st, _ := f.status()
 	if lr := st["gw-2"].LastRun; lr == nil || lr.ID != run || lr.Outcome != "interrupted" || lr.Step != "health" {
@@ -618,19 +640,22 @@ func TestWrongReleasePackRefusedBeforeAnyChange(t *testing.T) {
 	}
 	f.usePack(wrong)
 	before := f.snapshot()
+	t.Run("plan shows the blocker", func(t *testing.T) {
+		// Invariant 6: plan shows what apply would refuse.
+		p := f.drover("plan")
+		for _, n := range f.lab.Nodes {
+			if !lineWith(nodeLines(p.output(), n.Name), "3.2.0") {
+				t.Errorf("plan does not show %s blocked by the pack of another release (wso2am-3.2.0)", n.Name)
+			}
+		}
+	})
 
 	r := f.drover("apply", "--yes")
 	if r.code != 3 {
 		t.Errorf("apply with a 3.2.0 pack on a 4.4.0 cluster exited %d, want 3 (refused before changing anything)", r.code)
 	}
 	for _, n := range f.lab.Nodes {
-		named := false
-		for _, l := range nodeLines(r.output(), n.Name) {
-			if strings.Contains(l, "3.2.0") {
-				named = true
-			}
-		}
-		if !named {
+		if !lineWith(nodeLines(r.output(), n.Name), "3.2.0") {
 			t.Errorf("the refusal does not name %s with its reason (the pack is wso2am-3.2.0)", n.Name)
 		}
 	}
@@ -663,19 +688,28 @@ func TestFullDiskRefusedBeforeAnyChange(t *testing.T) {
 		t.Fatalf("gw-4 reports %+v free; the test wants about %d bytes", s, leave)
 	}
 	before := f.snapshot()
+	// A line naming gw-4, the disk and two sizes (free, needed).
+	size := regexp.MustCompile(`\d+(\.\d+)? ?[KMGT]?i?B\b`)
+	namesSizes := func(out string) bool {
+		for _, l := range nodeLines(out, "gw-4") {
+			if strings.Contains(l, "disk") && len(size.FindAllString(l, -1)) >= 2 {
+				return true
+			}
+		}
+		return false
+	}
+	t.Run("plan shows the blocker", func(t *testing.T) {
+		// Invariant 6: plan shows what apply would refuse.
+		if p := f.drover("plan"); !namesSizes(p.output()) {
+			t.Errorf("plan does not show gw-4 blocked for lack of disk space, with the sizes")
+		}
+	})
 
 	r := f.drover("apply", "--yes")
 	if r.code != 3 {
 		t.Errorf("apply with gw-4's disk full exited %d, want 3 (refused before changing anything)", r.code)
 	}
-	size := regexp.MustCompile(`\d+(\.\d+)? ?[KMGT]?i?B\b`)
-	named := false
-	for _, l := range nodeLines(r.output(), "gw-4") {
-		if strings.Contains(l, "disk") && len(size.FindAllString(l, -1)) >= 2 {
-			named = true
-		}
-	}
-	if !named {
+	if !namesSizes(r.output()) {
 		t.Errorf("the refusal does not name gw-4 with the free and needed disk sizes:\n%s", tail(r.stderr, 20))
 	}
 	f.unchanged(t, before, "although gw-4 lacked disk space")
