@@ -8,6 +8,13 @@
 // update levels, the simulator's lifecycle events (order and capacity),
 // journals, locks, persisted data and run records.
 //
+// safety_test.go walks the rollout-safety cases of issue 10 as an operator
+// would: a peer stopped by hand (with and without --limit), a kill during
+// the health gate then apply, a rollback after the pack was rebuilt, a
+// configuration edit between runs, a secret in a managed template, and a
+// wrong-release pack or a full disk (a small tmpfs, mounted as root)
+// refused before any change.
+//
 // The tier skips without sshd (and fails instead when CI or
 // DROVER_TEST_REQUIRE_SSHD=1 is set), and skips under -short.
 package e2e

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -36,7 +37,7 @@ func (f *fixture) droverCmd(args ...string) *exec.Cmd {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "DROVER_SSH_CONFIG=none", "NO_COLOR=1")
+	cmd.Env = append(append(env, "DROVER_SSH_CONFIG=none", "NO_COLOR=1"), f.env...)
 	return cmd
 }
 
@@ -65,6 +66,12 @@ type proc struct {
 	killOn  *regexp.Regexp
 	killSig syscall.Signal
 	killed  string // the line that triggered killSig
+	// killOnEvent: the first JSON line of stdout (apply --json) it accepts
+	// gets the process killSig. outDone is closed when stdout is read to
+	// its end (nil when stdout is not watched).
+	killOnEvent func(ev map[string]any) bool
+	killDelay   time.Duration
+	outDone     chan struct{}
 }
 
 // start starts drover in the background. Cleanup kills it if the test did
@@ -87,6 +94,59 @@ func (f *fixture) startKillOn(re *regexp.Regexp, sig syscall.Signal, args ...str
 		f.t.Fatal(err)
 	}
 	go p.read(errPipe)
+	f.cleanupProc(p)
+	return p
+}
+
+// startKillOnEvent starts drover with --json output and sends it sig delay
+// after a JSON event line on its stdout first satisfies match.
+func (f *fixture) startKillOnEvent(match func(ev map[string]any) bool, delay time.Duration, sig syscall.Signal, args ...string) *proc {
+	f.t.Helper()
+	p := &proc{t: f.t, args: args, cmd: f.droverCmd(args...), done: make(chan struct{}), killSig: sig,
+		killOnEvent: match, killDelay: delay, outDone: make(chan struct{})}
+	outPipe, err := p.cmd.StdoutPipe()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	errPipe, err := p.cmd.StderrPipe()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		f.t.Fatal(err)
+	}
+	go p.readEvents(outPipe)
+	go p.read(errPipe)
+	f.cleanupProc(p)
+	return p
+}
+
+// readEvents copies stdout into p.stdout, line by line, and watches each
+// JSON line for killOnEvent.
+func (p *proc) readEvents(r io.Reader) {
+	defer close(p.outDone)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		var ev map[string]any
+		json.Unmarshal([]byte(line), &ev)
+		p.mu.Lock()
+		p.stdout.WriteString(line + "\n")
+		if p.killed == "" && ev != nil && p.killOnEvent(ev) {
+			p.killed = line
+			if p.killDelay > 0 {
+				time.AfterFunc(p.killDelay, func() { p.cmd.Process.Signal(p.killSig) })
+			} else {
+				p.cmd.Process.Signal(p.killSig)
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// cleanupProc kills p at the end of the test if the test did not wait for it.
+func (f *fixture) cleanupProc(p *proc) {
 	f.t.Cleanup(func() {
 		select {
 		case <-p.done:
@@ -95,7 +155,6 @@ func (f *fixture) startKillOn(re *regexp.Regexp, sig syscall.Signal, args ...str
 			<-p.done
 		}
 	})
-	return p
 }
 
 func (p *proc) read(r io.Reader) {
@@ -112,8 +171,14 @@ func (p *proc) read(r io.Reader) {
 		}
 		p.mu.Unlock()
 	}
+	if p.outDone != nil {
+		<-p.outDone // Wait closes the pipes: stdout must be read to its end first
+	}
 	err := p.cmd.Wait()
-	p.res = result{code: p.cmd.ProcessState.ExitCode(), stdout: p.stdout.String(), stderr: p.stderrText()}
+	p.mu.Lock()
+	stdout := p.stdout.String()
+	p.mu.Unlock()
+	p.res = result{code: p.cmd.ProcessState.ExitCode(), stdout: stdout, stderr: p.stderrText()}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		p.res.stderr += "\n(wait: " + err.Error() + ")"

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,11 +50,18 @@ type fixture struct {
 	// simulated servers.
 	lab   *lab.Lab
 	hosts map[string]*sshdtest.Node
+	// env is added to every drover command's environment ("NAME=value").
+	env []string
 }
 
 // fixtureOptions change the inventory's rollout block.
 type fixtureOptions struct {
 	healthTimeout string // default "20s"
+	// tmpfs gives the named nodes their own small filesystem: a tmpfs of
+	// this size (e.g. "4m") mounted on the directory that holds the node's
+	// home and drover's state beside it, before the product is laid out.
+	// Needs root (mount); unmounted at cleanup.
+	tmpfs map[string]string
 }
 
 // newFixture lays the cluster out and starts every node's API Manager.
@@ -77,6 +86,9 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		sn := f.ssh.Node(i)
 		n := &lab.Node{Name: ns.Name, Profile: ns.Profile, Dir: sn.Dir(), SSHPort: sn.Port()}
 		n.Home = filepath.Join(n.Dir, "wso2", apimsim.ProductName(version))
+		if size, ok := o.tmpfs[ns.Name]; ok {
+			mountTmpfs(t, filepath.Dir(n.Home), size)
+		}
 		if err := apimsim.Layout(n.Home, apimsim.Spec{Version: version, Level: fromLevel, SimBin: simBin}); err != nil {
 			t.Fatal(err)
 		}
@@ -275,3 +287,75 @@ func processesIn(dirs []string) []string {
 	}
 	return out
 }
+
+// mountTmpfs mounts a tmpfs of size on dir (created) and unmounts it at
+// cleanup. Registered after sshdtest.Start and before the simulated servers'
+// cleanup, it runs after the servers were stopped and before the node
+// directories are removed. Mounting needs root: the test skips without it
+// (fails where skipping is not allowed, as for a missing sshd).
+func mountTmpfs(t *testing.T, dir, size string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		// The tier's pattern for a missing prerequisite: skip locally, fail
+		// where skipping is not allowed (CI runs as root).
+		if sshdtest.SkipDisallowed() {
+			t.Fatal("mounting a small tmpfs for a node needs root")
+		}
+		t.Skip("mounting a small tmpfs for a node needs root")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount a %s tmpfs on %s: %v: %s", size, dir, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Logf("umount %s: %v: %s; detaching it lazily", dir, err, out)
+			if out, err := exec.Command("umount", "-l", dir).CombinedOutput(); err != nil {
+				t.Errorf("umount -l %s: %v: %s", dir, err, out)
+			}
+		}
+	})
+}
+
+// editInventory replaces old with new in the inventory, as an operator
+// editing drover.hcl would; old must be there.
+func (f *fixture) editInventory(old, new string) {
+	f.t.Helper()
+	b, err := os.ReadFile(f.inv)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		f.t.Fatalf("the inventory has no %q:\n%s", old, b)
+	}
+	if err := os.WriteFile(f.inv, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// usePack points the inventory's update block at pack (a path under the
+// controller directory) with its sha256, as an operator switching packs
+// would.
+func (f *fixture) usePack(pack string) {
+	f.t.Helper()
+	rel, err := filepath.Rel(f.dir, pack)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	b, err := os.ReadFile(f.inv)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	s := packLineRE.ReplaceAllString(string(b), fmt.Sprintf("pack     = %q", rel))
+	s = sumLineRE.ReplaceAllString(s, fmt.Sprintf("sha256   = %q", fileSHA256(f.t, pack)))
+	if err := os.WriteFile(f.inv, []byte(s), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+var (
+	packLineRE = regexp.MustCompile(`(?m)^  pack     = ".*"$`)
+	sumLineRE  = regexp.MustCompile(`(?m)^  sha256   = ".*"$`)
+)
