@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -82,7 +81,7 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 		return refused(fmt.Errorf("%d node(s) unreachable; fix them or leave them out with --limit, then plan again", p.Summary.Unreachable))
 	}
 	if saved == nil && !g.yes {
-		ok, err := e.confirm(fmt.Sprintf("Apply this plan to %d node(s)?", p.Summary.Update))
+		ok, err := e.confirm(ctx, fmt.Sprintf("Apply this plan to %d node(s)?", p.Summary.Update))
 		if err != nil {
 			return err
 		}
@@ -141,18 +140,6 @@ func secondInterrupt(soft, hard context.Context, cancelHard func(), sink tasks.S
 		cancelHard()
 	case <-hard.Done():
 	}
-}
-
-// confirm asks a yes/no question on the terminal.
-func (e *env) confirm(question string) (bool, error) {
-	f, ok := e.stdin.(*os.File)
-	if !ok || !e.isTerminal(f) {
-		return false, usageErrorf("standard input is not a terminal, so drover cannot ask for confirmation; pass --yes to apply without asking")
-	}
-	fmt.Fprintf(e.stderr, "%s [y/N] ", question)
-	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
-	a := strings.ToLower(strings.TrimSpace(line))
-	return a == "y" || a == "yes", nil
 }
 
 // writeRunRecord saves a run's report beside the inventory.

@@ -107,7 +107,7 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 	}
 	fmt.Fprintln(e.stdout, what)
 	if !g.yes {
-		ok, err := e.confirm("Go ahead?")
+		ok, err := e.confirm(ctx, "Go ahead?")
 		if err != nil {
 			return err
 		}
