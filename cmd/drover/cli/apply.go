@@ -59,6 +59,9 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 	if err != nil {
 		return err
 	}
+	if err := cl.dials.refusal(); err != nil { // exit 3 with each node's fix, stale plan or not
+		return err
+	}
 	if saved != nil {
 		if err := rollout.Drift(saved, p); err != nil {
 			return err

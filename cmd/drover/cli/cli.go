@@ -50,6 +50,9 @@ func (e *env) run(ctx context.Context, args []string) int {
 	var se *silentError
 	if err != nil && !errors.As(err, &se) {
 		fmt.Fprintf(e.stderr, "drover: %v\n", err)
+		if hint := hintOf(err); hint != "" {
+			fmt.Fprintf(e.stderr, "hint: %s\n", hint)
+		}
 		if code == ExitUsage && isUsage(err) {
 			fmt.Fprintln(e.stderr, "Run 'drover --help' for usage.")
 		}

@@ -21,6 +21,7 @@ type cluster struct {
 	inv   *inventory.Inventory
 	nodes []*inventory.Node
 	conns *rollout.Conns
+	dials *dialFailures
 }
 
 // openCluster loads the inventory and prepares (lazy) connections.
@@ -29,10 +30,16 @@ func (e *env) openCluster(g globals) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	dials := &dialFailures{}
 	dial := func(ctx context.Context, n *inventory.Node) (tasks.Conn, error) {
-		return transport.Dial(ctx, e.nodeConfig(n))
+		c, err := transport.Dial(ctx, e.nodeConfig(n))
+		if err != nil {
+			dials.record(n.Name, err)
+			return nil, err
+		}
+		return c, nil
 	}
-	return &cluster{inv: inv, nodes: nodes, conns: rollout.NewConns(dial)}, nil
+	return &cluster{inv: inv, nodes: nodes, conns: rollout.NewConns(dial), dials: dials}, nil
 }
 
 func (c *cluster) close() { c.conns.Close() }

@@ -73,10 +73,13 @@ func (e *env) runFacts(ctx context.Context, g globals, status bool) error {
 	for _, f := range facts {
 		if !f.Reachable {
 			bad++
-			if !g.json {
+			if !g.json && cl.dials.hostKey(f.Node) == nil { // refused host keys are told below, with their fix
 				fmt.Fprintf(e.stderr, "%s: %s\n", f.Node, f.Error)
 			}
 		}
+	}
+	if err := cl.dials.refusal(); err != nil {
+		return err
 	}
 	if bad > 0 {
 		return &exitError{ExitFailed, fmt.Errorf("%d of %d node(s) could not be probed", bad, len(facts))}

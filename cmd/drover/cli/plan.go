@@ -56,9 +56,15 @@ func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) 
 	if g.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+		if err := enc.Encode(p); err != nil {
+			return err
+		}
+		return cl.dials.refusal()
 	}
 	renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout), compact)
+	if err := cl.dials.refusal(); err != nil {
+		return err
+	}
 	return planErr(p)
 }
 
