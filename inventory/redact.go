@@ -162,3 +162,25 @@ func (b *builder) getenv(name string) string {
 	b.inv.secrets.add(name, v)
 	return v
 }
+
+// RedactError returns err with its text redacted. errors.Is and errors.As
+// still reach the original error (and its exit code or refusal), but its
+// text, which may carry a command's output, is shown only redacted.
+func (inv *Inventory) RedactError(err error) error {
+	if err == nil || !inv.HasSecrets() {
+		return err
+	}
+	msg := inv.Redact(err.Error())
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

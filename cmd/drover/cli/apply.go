@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/tasks"
 	"github.com/drover-sh/drover/tasks/rollout"
 	"github.com/urfave/cli/v2"
@@ -111,7 +112,7 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 	if live != nil {
 		live.Close()
 	}
-	if path, werr := writeRunRecord(cl.inv.Path, rep); werr == nil {
+	if path, werr := writeRunRecord(cl.inv, rep); werr == nil {
 		fmt.Fprintf(e.stderr, "run record: %s\n", path)
 	} else {
 		fmt.Fprintf(e.stderr, "warning: could not write the run record: %v\n", werr)
@@ -145,11 +146,12 @@ func secondInterrupt(soft, hard context.Context, cancelHard func(), sink tasks.S
 	}
 }
 
-// writeRunRecord saves a run's report beside the inventory.
-func writeRunRecord(invPath string, rep *rollout.Report) (string, error) {
-	dir := invPath
-	if st, err := os.Stat(invPath); err == nil && !st.IsDir() {
-		dir = filepath.Dir(invPath)
+// writeRunRecord saves a run's report beside the inventory, with every
+// env() value and secret redacted.
+func writeRunRecord(inv *inventory.Inventory, rep *rollout.Report) (string, error) {
+	dir := inv.Path
+	if st, err := os.Stat(inv.Path); err == nil && !st.IsDir() {
+		dir = filepath.Dir(inv.Path)
 	}
 	dir = filepath.Join(dir, ".drover", "runs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -160,7 +162,7 @@ func writeRunRecord(invPath string, rep *rollout.Report) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, rep.Run+".json")
-	return path, os.WriteFile(path, append(b, '\n'), 0o644)
+	return path, os.WriteFile(path, append([]byte(inv.Redact(string(b))), '\n'), 0o644)
 }
 
 // lockedByOthers refuses a run when another run holds any selected node:

@@ -48,7 +48,7 @@ func (c *cluster) close() { c.conns.Close() }
 func (c *cluster) options(g globals, run string, pack *tasks.Pack, sink tasks.Sink) *rollout.Options {
 	return &rollout.Options{
 		Inv: c.inv, Nodes: c.nodes, Pack: pack, Conns: c.conns, Parallel: g.parallel,
-		Run: run, Owner: owner(), Sink: sink,
+		Run: run, Owner: owner(), Sink: redactSink(c.inv, sink),
 	}
 }
 

@@ -82,7 +82,9 @@ func (e *env) makePlan(ctx context.Context, g globals, cl *cluster, run string) 
 	if ctx.Err() != nil {
 		return nil, nil, ctx.Err()
 	}
-	return rollout.Make(o, probed), pack, nil
+	p := rollout.Make(o, probed)
+	redactPlan(cl.inv, p)
+	return p, pack, nil
 }
 
 // planErr is exit 1 when the plan found nodes it cannot reach or update.
