@@ -119,6 +119,9 @@ func lockText(l *tasks.Lock) string {
 	if l == nil {
 		return "-"
 	}
+	if l.Pending {
+		return "(being taken)"
+	}
 	return l.ID
 }
 
