@@ -58,6 +58,9 @@ func (e *env) runFacts(ctx context.Context, g globals, status bool) error {
 	}
 	defer cl.close()
 	facts := e.probeAll(ctx, g, cl)
+	for _, f := range facts {
+		redactFacts(cl.inv, f)
+	}
 	if g.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

@@ -29,10 +29,8 @@ func redactPlan(inv *inventory.Inventory, p *rollout.Plan) {
 		return
 	}
 	node := func(n *rollout.NodePlan) {
-		n.Reason = inv.Redact(n.Reason)
-		if f := n.Facts; f != nil {
-			f.Error, f.UnhealthyBecause = inv.Redact(f.Error), inv.Redact(f.UnhealthyBecause)
-		}
+		n.Reason, n.Host = inv.Redact(n.Reason), inv.Redact(n.Host)
+		redactFacts(inv, n.Facts)
 		for i := range n.Steps {
 			st := &n.Steps[i]
 			st.Summary = inv.Redact(st.Summary)
@@ -55,4 +53,16 @@ func redactPlan(inv *inventory.Inventory, p *rollout.Plan) {
 	for i, wn := range p.Warnings {
 		p.Warnings[i] = inv.Redact(wn)
 	}
+	p.Inventory = inv.Redact(p.Inventory)
+	if p.Pack != nil {
+		p.Pack.Path = inv.Redact(p.Pack.Path)
+	}
+}
+
+// redactFacts replaces secrets in the texts of a node's facts.
+func redactFacts(inv *inventory.Inventory, f *tasks.Facts) {
+	if f == nil || !inv.HasSecrets() {
+		return
+	}
+	f.Host, f.Error, f.UnhealthyBecause = inv.Redact(f.Host), inv.Redact(f.Error), inv.Redact(f.UnhealthyBecause)
 }
