@@ -69,7 +69,8 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 	if g.json {
 		sink = jsonSink(e.stdout)
 	}
-	j := &tasks.Job{Inv: cl.inv, Node: n, Conn: conn, Paths: tasks.NewPaths(n.Home), Pack: pack, Run: run, Owner: owner(), Sink: redactSink(cl.inv, sink)}
+	sink = redactSink(cl.inv, sink) // no secret in events
+	j := &tasks.Job{Inv: cl.inv, Node: n, Conn: conn, Paths: tasks.NewPaths(n.Home), Pack: pack, Run: run, Owner: owner(), Sink: sink}
 	// The lock first: a node another run holds is refused before anything
 	// is shown or asked.
 	lk := tasks.Lock{ID: run, Owner: j.Owner}
