@@ -28,7 +28,7 @@ func envFunc(getenv func(string) string, redact bool) function.Function {
 }
 
 func (b *builder) envOnlyContext() *hcl.EvalContext {
-	return &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc(b.loader.getenv, false)}}
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": envFunc(b.getenv, false)}}
 }
 
 // baseContext is what every expression sees: cluster, vars and env().
@@ -53,7 +53,7 @@ func (b *builder) contextFor(redact bool) *hcl.EvalContext {
 			}),
 			"vars": stringMap(vars),
 		},
-		Functions: map[string]function.Function{"env": envFunc(b.loader.getenv, redact)},
+		Functions: map[string]function.Function{"env": envFunc(b.getenv, redact)},
 	}
 }
 

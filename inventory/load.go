@@ -61,7 +61,16 @@ func (l *Loader) Load(path string) (*Inventory, hcl.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	b.inv.Digest = b.digest()
+	// Only env() values make a plan stale; the secrets drover reads from
+	// its own environment are redacted but not part of the digest.
+	envSum := b.inv.secrets.digest()
+	for _, name := range SecretEnv {
+		if v := l.getenv(name); v != "" {
+			b.inv.secrets.add(name, v)
+		}
+	}
+	b.inv.secrets.seal()
+	b.inv.Digest = b.digest(envSum)
 	return b.inv, diags
 }
 
@@ -134,10 +143,12 @@ func inventoryFiles(path string) ([]string, hcl.Diagnostics) {
 	return matches, nil
 }
 
-// digest hashes the inventory sources and the managed files they name, so a
-// plan can tell when either changed.
-func (b *builder) digest() string {
+// digest hashes the inventory sources, the managed files they name and
+// envSum (a hash of the values env() resolved), so a plan can tell when any
+// of them changed without holding a secret.
+func (b *builder) digest(envSum string) string {
 	h := sha256.New()
+	fmt.Fprintf(h, "env\x00%s\x00", envSum)
 	for _, s := range b.srcs {
 		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(s.name), len(s.file.Bytes))
 		h.Write(s.file.Bytes)

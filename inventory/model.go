@@ -33,6 +33,9 @@ type Inventory struct {
 	Defaults Defaults
 	// Digest is the sha256 of the inventory sources, for plan files.
 	Digest string
+
+	// secrets are the values env() resolved, for Redact; never serialized.
+	secrets secrets
 }
 
 // Cluster is the cluster block.
@@ -172,6 +175,9 @@ type File struct {
 	Mode uint32 `json:"mode,omitempty"`
 	// Content is the rendered content for this node.
 	Content []byte `json:"-"`
+	// Shown is Content rendered with every env() value replaced by
+	// "(env NAME)": what plans show of the file.
+	Shown []byte `json:"-"`
 }
 
 // Node is a node with every inherited setting resolved.

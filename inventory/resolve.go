@@ -190,14 +190,18 @@ func (b *builder) resolveNode(n *Node, spec *profileSpec) {
 			b.errorf(f.block.DefRange.Ptr(), "File not readable", "%v.", err)
 			continue
 		}
+		shown := content
 		if f.template {
 			rendered, ok := b.render(content, f.source, real)
 			if !ok {
 				continue
 			}
 			content = rendered
+			if shown, ok = b.render(shown, f.source, display); !ok {
+				continue
+			}
 		}
-		out.Content = content
+		out.Content, out.Shown = content, shown
 		n.Files = append(n.Files, out)
 	}
 }

@@ -169,20 +169,32 @@ func (j *Job) writeManaged(ctx context.Context, release, rel string, content []b
 }
 
 // managedDiffs returns, per managed file, a unified diff of what the node
-// has now against what drover will write.
+// has now against what drover will write. Neither side shows a secret: the
+// new file is shown as rendered with "(env NAME)" for every env() value,
+// and the node's copy with the values the inventory knows redacted and
+// lines that hold other values where the template has env() masked too.
 func (j *Job) managedDiffs(ctx context.Context) ([]string, error) {
 	var out []string
 	for _, f := range j.Node.Files {
 		cur, err := sh(ctx, j.Conn, fmt.Sprintf("cat %s 2>/dev/null || true", q(path.Join(j.Paths.Home, f.Path))))
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f.Path, err)
+			return nil, fmt.Errorf("read %s: %w", f.Path, j.Inv.RedactError(err))
 		}
-		d := UnifiedDiff("a/"+f.Path, "b/"+f.Path, cur, string(f.Content))
-		if d == "" {
+		shown := string(f.Shown)
+		if f.Shown == nil {
+			shown = string(f.Content)
+		}
+		shown = j.Inv.Redact(shown)
+		have, _ := MaskSecrets(cur, shown, j.Inv.Redact)
+		d := UnifiedDiff("a/"+f.Path, "b/"+f.Path, have, shown)
+		switch {
+		case cur == string(f.Content):
 			out = append(out, "write "+f.Path+" (unchanged)")
-			continue
+		case d == "":
+			out = append(out, "write "+f.Path+" (only values read with env() change; not shown)")
+		default:
+			out = append(out, "write "+f.Path+":\n"+d)
 		}
-		out = append(out, "write "+f.Path+":\n"+d)
 	}
 	return out, nil
 }

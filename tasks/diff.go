@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -108,4 +109,86 @@ func splitLines(s string) []string {
 		return nil
 	}
 	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// placeholderRE matches what a redacted env() value looks like.
+var placeholderRE = regexp.MustCompile(`\(env [A-Za-z_][A-Za-z0-9_]*\)`)
+
+// Hidden stands for a value of the node's copy of a managed file that is
+// not shown, because the template has an env() value there.
+const Hidden = "(hidden)"
+
+// MaskSecrets prepares a node's copy of a managed file for a diff against
+// shown, the file rendered with "(env NAME)" placeholders. Values the
+// inventory knows are replaced by redact. A line that differs from every
+// line of shown but matches one of its lines with placeholders (any text
+// where a placeholder is) holds a value the inventory does not know there:
+// an older secret, or the node's own. That text is replaced by "(hidden)",
+// so the diff shows that the line changes but never the value. changed
+// counts those lines.
+func MaskSecrets(current, shown string, redact func(string) string) (masked string, changed int) {
+	current = redact(current)
+	type pattern struct {
+		re    *regexp.Regexp
+		parts []string // the literal text around the placeholders
+		names []string // the placeholders
+	}
+	var patterns []pattern
+	lines := map[string]bool{}
+	for _, l := range splitLines(shown) {
+		lines[l] = true
+		if !placeholderRE.MatchString(l) {
+			continue
+		}
+		var b strings.Builder
+		var p pattern
+		b.WriteString("^")
+		last := 0
+		for _, m := range placeholderRE.FindAllStringIndex(l, -1) {
+			p.parts = append(p.parts, l[last:m[0]])
+			p.names = append(p.names, l[m[0]:m[1]])
+			b.WriteString(regexp.QuoteMeta(l[last:m[0]]))
+			b.WriteString("(.*)")
+			last = m[1]
+		}
+		p.parts = append(p.parts, l[last:])
+		b.WriteString(regexp.QuoteMeta(l[last:]) + "$")
+		if re, err := regexp.Compile(b.String()); err == nil {
+			p.re = re
+			patterns = append(patterns, p)
+		}
+	}
+	if len(patterns) == 0 {
+		return current, 0
+	}
+	cur := splitLines(current)
+	for i, l := range cur {
+		if lines[l] {
+			continue
+		}
+		for _, p := range patterns {
+			m := p.re.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			var b strings.Builder
+			for k, name := range p.names {
+				b.WriteString(p.parts[k])
+				if m[k+1] == name {
+					b.WriteString(name)
+				} else {
+					b.WriteString(Hidden)
+				}
+			}
+			b.WriteString(p.parts[len(p.parts)-1])
+			cur[i] = b.String()
+			changed++
+			break
+		}
+	}
+	out := strings.Join(cur, "\n")
+	if strings.HasSuffix(current, "\n") {
+		out += "\n"
+	}
+	return out, changed
 }

@@ -172,7 +172,7 @@ func parseProbe(f *Facts, out string) {
 				if json.Unmarshal([]byte(v), &lk) == nil && lk.ID != "" {
 					f.Lock = &lk
 				} else {
-					f.Lock = &Lock{ID: "(unreadable)"}
+					f.Lock = pendingLock()
 				}
 			}
 		case "current":

@@ -4,9 +4,11 @@ import (
 	"archive/zip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -90,8 +92,35 @@ func OpenPack(path, want string) (*Pack, error) {
 		return nil, &PackError{path, "has no updates/product.txt; it is not an API Manager pack"}
 	}
 	p.Product = strings.TrimSpace(strings.SplitN(prod, "\n", 2)[0])
-	if conf, err := read("updates/config.json"); err == nil {
-		p.Level = levelOf(conf)
+	conf, err := read("updates/config.json")
+	if err != nil {
+		return nil, &PackError{path, fmt.Sprintf("has no %s/updates/config.json, so its update level is unknown; build the pack from a product updated with the WSO2 update tool, which writes that file", p.Top)}
+	}
+	if p.Level, err = packLevel(conf); err != nil {
+		return nil, &PackError{path, fmt.Sprintf("%s/updates/config.json: %v; rebuild the pack from a product updated with the update tool", p.Top, err)}
 	}
 	return p, nil
+}
+
+// packLevel reads "update-level" from a pack's updates/config.json. Unlike
+// a node's probe, a pack without a readable level is refused: level 0 would
+// be a guess that makes every node look newer than the pack.
+func packLevel(conf string) (int, error) {
+	var c map[string]any
+	if err := json.Unmarshal([]byte(conf), &c); err != nil {
+		return 0, fmt.Errorf("not JSON (%v)", err)
+	}
+	switch v := c["update-level"].(type) {
+	case float64:
+		if v >= 0 && v == float64(int(v)) {
+			return int(v), nil
+		}
+	case string:
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			return n, nil
+		}
+	case nil:
+		return 0, fmt.Errorf("no \"update-level\"")
+	}
+	return 0, fmt.Errorf("\"update-level\" is %v, not a level", c["update-level"])
 }

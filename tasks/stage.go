@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -182,7 +183,7 @@ func (j *Job) stage(ctx context.Context) error {
 		},
 	})
 	if err != nil {
-		return fmt.Errorf("push pack: %w", err)
+		return fmt.Errorf("push pack: %w", j.noSpace(ctx, err, "push the pack", remote, j.Paths.Packs(), j.Pack.Size, ""))
 	}
 	if res.Skipped {
 		j.Sink.Emit(Event{Type: EventProgress, Node: j.Node.Name, Step: "stage", Message: "pack already on the node", Done: j.Pack.Size, Total: j.Pack.Size})
@@ -200,7 +201,11 @@ if ! out=$(unzip -q %s -d "$S/unpack" 2>&1); then rm -rf "$S/unpack"; echo "unzi
 mv "$S/unpack/"%s "$N" && rm -rf "$S/unpack"
 `, q(remote), q(j.Pack.Top), j.Pack.Top, q(j.Pack.Top))
 	if _, err := sh(ctx, j.Conn, script); err != nil {
-		return fmt.Errorf("unpack: %w", err)
+		var said string
+		if xe := (*transport.ExitError)(nil); errors.As(err, &xe) {
+			said = lastLines(string(xe.Stderr), 1)
+		}
+		return fmt.Errorf("unpack: %w", j.noSpace(ctx, err, "unpack the pack", j.Paths.Unpack(), j.Paths.State, j.Pack.Unpacked, said))
 	}
 	return j.writeStagedState(ctx, StagedState{Pack: j.Pack.SHA256, Level: j.Pack.Level})
 }

@@ -493,6 +493,22 @@ func Drift(saved, fresh *Plan) error {
 			changes = append(changes, fmt.Sprintf("%s is no longer selected", n.Node))
 			return
 		}
+		// A node that cannot be probed now has no facts to compare: say
+		// why, rather than report the zero values of a failed probe.
+		if f.Facts == nil || !f.Facts.Reachable {
+			if n.Facts != nil && !n.Facts.Reachable {
+				return // unreachable when planned too
+			}
+			why := f.Reason
+			if f.Facts != nil && f.Facts.Error != "" {
+				why = f.Facts.Error
+			}
+			if why == "" {
+				why = "no answer"
+			}
+			changes = append(changes, fmt.Sprintf("%s cannot be probed now: %s", n.Node, why))
+			return
+		}
 		for k, v := range n.Fingerprint {
 			if f.Fingerprint[k] != v {
 				changes = append(changes, fmt.Sprintf("%s: %s was %q, now %q", n.Node, k, v, f.Fingerprint[k]))

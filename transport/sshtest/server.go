@@ -37,6 +37,7 @@ type ServerConfig struct {
 	Env            []string             // "K=V" added to the environment of commands
 	Shell          string               // "" is /bin/sh
 	MaxSessions    int                  // > 0: sessions open at once per connection; more are refused with "open failed", like sshd
+	FullDisk       func(string) bool    // non-nil: sftp writes to the paths it matches fail with ENOSPC, as on a full disk
 	Logf           func(string, ...any) // nil: silent
 }
 

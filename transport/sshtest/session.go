@@ -163,7 +163,11 @@ func (s *Server) sftp(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		defer s.wg.Done()
 		ssh.DiscardRequests(reqs)
 	}()
-	srv, err := sftp.NewServer(ch, sftp.WithServerWorkingDirectory(s.cfg.Dir), sftp.WithMaxTxPacket(255<<10))
+	var rwc io.ReadWriteCloser = ch
+	if s.cfg.FullDisk != nil {
+		rwc = newFullDiskChannel(ch, s.cfg.FullDisk)
+	}
+	srv, err := sftp.NewServer(rwc, sftp.WithServerWorkingDirectory(s.cfg.Dir), sftp.WithMaxTxPacket(255<<10))
 	if err != nil {
 		s.logf("sshtest: sftp: %v", err)
 		return

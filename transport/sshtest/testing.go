@@ -49,6 +49,12 @@ func WithShell(path string) Option { return func(c *ServerConfig) { c.Shell = pa
 // connection, like sshd's MaxSessions.
 func WithMaxSessions(n int) Option { return func(c *ServerConfig) { c.MaxSessions = n } }
 
+// WithFullDisk makes sftp writes to the paths full matches fail with
+// ENOSPC ("no space left on device"), as on a full disk.
+func WithFullDisk(full func(path string) bool) Option {
+	return func(c *ServerConfig) { c.FullDisk = full }
+}
+
 // WithAddr sets the listen address (default 127.0.0.1:0).
 func WithAddr(addr string) Option { return func(c *ServerConfig) { c.Addr = addr } }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/tasks"
 	"github.com/drover-sh/drover/tasks/rollout"
 	"github.com/urfave/cli/v2"
@@ -60,6 +61,9 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 	if err != nil {
 		return err
 	}
+	if err := cl.dials.refusal(); err != nil { // exit 3 with each node's fix, stale plan or not
+		return err
+	}
 	if saved != nil {
 		if err := rollout.Drift(saved, p); err != nil {
 			return err
@@ -78,7 +82,7 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 		return nil
 	}
 	if saved == nil && !g.yes {
-		ok, err := e.confirm(fmt.Sprintf("Apply this plan to %d node(s)?", p.Summary.Update))
+		ok, err := e.confirm(ctx, fmt.Sprintf("Apply this plan to %d node(s)?", p.Summary.Update))
 		if err != nil {
 			return err
 		}
@@ -105,7 +109,7 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 	if live != nil {
 		live.Close()
 	}
-	if path, werr := writeRunRecord(cl.inv.Path, rep); werr == nil {
+	if path, werr := writeRunRecord(cl.inv, rep); werr == nil {
 		fmt.Fprintf(e.stderr, "run record: %s\n", path)
 	} else {
 		fmt.Fprintf(e.stderr, "warning: could not write the run record: %v\n", werr)
@@ -139,23 +143,46 @@ func secondInterrupt(soft, hard context.Context, cancelHard func(), sink tasks.S
 	}
 }
 
-// confirm asks a yes/no question on the terminal.
-func (e *env) confirm(question string) (bool, error) {
+// confirm asks a yes/no question on the terminal. The answer is read in the
+// background so that an interrupt (ctx cancelled by SIGINT) aborts the
+// question at once: the error wraps context.Canceled, which is exit 130.
+// The reader left behind blocks on the terminal until the process exits.
+func (e *env) confirm(ctx context.Context, question string) (bool, error) {
 	f, ok := e.stdin.(*os.File)
 	if !ok || !e.isTerminal(f) {
 		return false, usageErrorf("standard input is not a terminal, so drover cannot ask for confirmation; pass --yes to apply without asking")
 	}
+	if err := ctx.Err(); err != nil {
+		return false, errPromptInterrupted(err)
+	}
 	fmt.Fprintf(e.stderr, "%s [y/N] ", question)
-	line, _ := bufio.NewReader(e.stdin).ReadString('\n')
-	a := strings.ToLower(strings.TrimSpace(line))
-	return a == "y" || a == "yes", nil
+	answer := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(f).ReadString('\n')
+		answer <- line
+	}()
+	select {
+	case line := <-answer:
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "y" || a == "yes", nil
+	case <-ctx.Done():
+		fmt.Fprintln(e.stderr)
+		return false, errPromptInterrupted(ctx.Err())
+	}
 }
 
-// writeRunRecord saves a run's report beside the inventory.
-func writeRunRecord(invPath string, rep *rollout.Report) (string, error) {
-	dir := invPath
-	if st, err := os.Stat(invPath); err == nil && !st.IsDir() {
-		dir = filepath.Dir(invPath)
+// errPromptInterrupted is an interrupt at a confirmation: nothing was
+// changed, and the exit status is 130.
+func errPromptInterrupted(cause error) error {
+	return fmt.Errorf("interrupted at the confirmation; nothing changed: %w", cause)
+}
+
+// writeRunRecord saves a run's report beside the inventory, with every
+// env() value and secret redacted.
+func writeRunRecord(inv *inventory.Inventory, rep *rollout.Report) (string, error) {
+	dir := inv.Path
+	if st, err := os.Stat(inv.Path); err == nil && !st.IsDir() {
+		dir = filepath.Dir(inv.Path)
 	}
 	dir = filepath.Join(dir, ".drover", "runs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -166,5 +193,5 @@ func writeRunRecord(invPath string, rep *rollout.Report) (string, error) {
 		return "", err
 	}
 	path := filepath.Join(dir, rep.Run+".json")
-	return path, os.WriteFile(path, append(b, '\n'), 0o644)
+	return path, os.WriteFile(path, append([]byte(inv.Redact(string(b))), '\n'), 0o644)
 }

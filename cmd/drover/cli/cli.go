@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/drover-sh/drover/inventory"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 )
@@ -26,6 +27,9 @@ type env struct {
 	getenv         func(string) string
 	// promptMu serialises passphrase prompts of parallel dials.
 	promptMu sync.Mutex
+	// inv is the inventory the command loaded, if any: its Redact hides
+	// env() values and secrets in the error drover ends with.
+	inv *inventory.Inventory
 }
 
 func (e *env) isTerminal(w io.Writer) bool {
@@ -49,7 +53,10 @@ func (e *env) run(ctx context.Context, args []string) int {
 	code := ExitCode(err)
 	var se *silentError
 	if err != nil && !errors.As(err, &se) {
-		fmt.Fprintf(e.stderr, "drover: %v\n", err)
+		fmt.Fprintf(e.stderr, "drover: %s\n", e.inv.Redact(err.Error()))
+		if hint := hintOf(err); hint != "" {
+			fmt.Fprintf(e.stderr, "hint: %s\n", e.inv.Redact(hint))
+		}
 		if code == ExitUsage && isUsage(err) {
 			fmt.Fprintln(e.stderr, "Run 'drover --help' for usage.")
 		}

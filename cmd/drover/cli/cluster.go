@@ -21,6 +21,7 @@ type cluster struct {
 	inv   *inventory.Inventory
 	nodes []*inventory.Node
 	conns *rollout.Conns
+	dials *dialFailures
 }
 
 // openCluster loads the inventory and prepares (lazy) connections.
@@ -29,10 +30,16 @@ func (e *env) openCluster(g globals) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	dials := &dialFailures{}
 	dial := func(ctx context.Context, n *inventory.Node) (tasks.Conn, error) {
-		return transport.Dial(ctx, e.nodeConfig(n))
+		c, err := transport.Dial(ctx, e.nodeConfig(n))
+		if err != nil {
+			dials.record(n.Name, err)
+			return nil, err
+		}
+		return c, nil
 	}
-	return &cluster{inv: inv, nodes: nodes, conns: rollout.NewConns(dial)}, nil
+	return &cluster{inv: inv, nodes: nodes, conns: rollout.NewConns(dial), dials: dials}, nil
 }
 
 func (c *cluster) close() { c.conns.Close() }
@@ -41,7 +48,7 @@ func (c *cluster) close() { c.conns.Close() }
 func (c *cluster) options(g globals, run string, pack *tasks.Pack, sink tasks.Sink) *rollout.Options {
 	return &rollout.Options{
 		Inv: c.inv, Nodes: c.nodes, Pack: pack, Conns: c.conns, Parallel: g.parallel,
-		Run: run, Owner: owner(), Sink: sink,
+		Run: run, Owner: owner(), Sink: redactSink(c.inv, sink),
 	}
 }
 

@@ -178,9 +178,8 @@ func (e *env) execSummary(results []execResult, total int) error {
 	fmt.Fprintf(e.stderr, "drover: exec failed on %d of %d nodes:\n", len(failed), total)
 	for _, r := range failed {
 		fmt.Fprintf(e.stderr, "  %s\n", r.Error)
-		var hinted interface{ Hint() string }
-		if errors.As(r.err, &hinted) {
-			fmt.Fprintf(e.stderr, "    hint: %s\n", hinted.Hint())
+		if hint := hintOf(r.err); hint != "" {
+			fmt.Fprintf(e.stderr, "    hint: %s\n", hint)
 		}
 	}
 	return &silentError{code}

@@ -58,6 +58,9 @@ func (e *env) runFacts(ctx context.Context, g globals, status bool) error {
 	}
 	defer cl.close()
 	facts := e.probeAll(ctx, g, cl)
+	for _, f := range facts {
+		redactFacts(cl.inv, f)
+	}
 	if g.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -73,10 +76,13 @@ func (e *env) runFacts(ctx context.Context, g globals, status bool) error {
 	for _, f := range facts {
 		if !f.Reachable {
 			bad++
-			if !g.json {
+			if !g.json && cl.dials.hostKey(f.Node) == nil { // refused host keys are told below, with their fix
 				fmt.Fprintf(e.stderr, "%s: %s\n", f.Node, f.Error)
 			}
 		}
+	}
+	if err := cl.dials.refusal(); err != nil {
+		return err
 	}
 	if bad > 0 {
 		return &exitError{ExitFailed, fmt.Errorf("%d of %d node(s) could not be probed", bad, len(facts))}
@@ -115,6 +121,9 @@ func dash(s string) string {
 func lockText(l *tasks.Lock) string {
 	if l == nil {
 		return "-"
+	}
+	if l.Pending {
+		return "(being taken)"
 	}
 	return l.ID
 }

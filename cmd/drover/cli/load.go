@@ -19,6 +19,7 @@ func (e *env) loadInventory(g globals) (*inventory.Inventory, error) {
 	if diags.HasErrors() {
 		return nil, invalidInventory(g.inventory, diags)
 	}
+	e.inv = inv
 	return inv, nil
 }
 

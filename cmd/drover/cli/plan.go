@@ -56,9 +56,15 @@ func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) 
 	if g.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(p)
+		if err := enc.Encode(p); err != nil {
+			return err
+		}
+		return cl.dials.refusal()
 	}
 	renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout), compact)
+	if err := cl.dials.refusal(); err != nil {
+		return err
+	}
 	return planErr(p)
 }
 
@@ -76,7 +82,9 @@ func (e *env) makePlan(ctx context.Context, g globals, cl *cluster, run string) 
 	if ctx.Err() != nil {
 		return nil, nil, ctx.Err()
 	}
-	return rollout.Make(o, probed), pack, nil
+	p := rollout.Make(o, probed)
+	redactPlan(cl.inv, p)
+	return p, pack, nil
 }
 
 // planErr is exit 1 when the plan found nodes it cannot reach or update.

@@ -70,6 +70,7 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 	if g.json {
 		sink = jsonSink(e.stdout)
 	}
+	sink = redactSink(cl.inv, sink) // no secret in events
 	j := &tasks.Job{Inv: cl.inv, Node: n, Conn: conn, Paths: tasks.NewPaths(n.Home), Pack: pack, Run: run, Owner: owner(), Sink: sink}
 	j.Redial = func(ctx context.Context) (tasks.Conn, error) {
 		cl.conns.Forget(n)
@@ -117,7 +118,7 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 	}
 	fmt.Fprintln(e.stdout, what)
 	if !g.yes {
-		ok, err := e.confirm("Go ahead?")
+		ok, err := e.confirm(ctx, "Go ahead?")
 		if err != nil {
 			return err
 		}

@@ -57,7 +57,7 @@ func (e *env) runUnlock(ctx context.Context, g globals, id string) error {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
+			if err != nil && cl.dials.hostKey(n.Name) == nil { // refused host keys are told below, with their fix
 				failed = append(failed, fmt.Sprintf("%s: %v", n.Name, err))
 			} else if ok {
 				removed = append(removed, n.Name)
@@ -72,6 +72,9 @@ func (e *env) runUnlock(ctx context.Context, g globals, id string) error {
 	}
 	for _, f := range failed {
 		fmt.Fprintln(e.stderr, f)
+	}
+	if err := cl.dials.refusal(); err != nil {
+		return err
 	}
 	switch {
 	case len(failed) > 0:
