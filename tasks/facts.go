@@ -95,7 +95,7 @@ echo "pid=$pid"
 if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && { [ ! -r "/proc/$pid/cmdline" ] || tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$H"; }; then echo running=1; else echo running=0; fi
 d=$(dirname "$H")
 echo "free=$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
-echo "lock=$(cat "$S/lock/owner.json" 2>/dev/null | tr -d '\n')"
+if [ -d "$S/lock" ]; then o=$(cat "$S/lock/owner.json" 2>/dev/null | tr -d '\n'); [ -n "$o" ] || o='{}'; echo "lock=$o"; else echo lock=; fi
 echo "current=$(cat "$S/current.json" 2>/dev/null | tr -d '\n')"
 echo "staged=$(cat "$S/staged.json" 2>/dev/null | tr -d '\n')"
 [ -d "$S/staged" ] && echo stageddir=1 || echo stageddir=0
@@ -244,6 +244,8 @@ func OutOfService(f *Facts, run string) string {
 	switch {
 	case f == nil || !f.Reachable:
 		return "unreachable"
+	case f.Lock != nil && (f.Lock.Pending || f.Lock.ID == ""):
+		return "locked by " + f.Lock.Owner
 	case f.Lock != nil && f.Lock.ID != run:
 		return "locked by run " + f.Lock.ID
 	case f.LastRun != nil && f.LastRun.Outcome == OutcomeInterrupted && f.Drained():

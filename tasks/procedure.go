@@ -303,6 +303,8 @@ func (j *Job) target() string {
 // warning event, never hidden.
 func (j *Job) journal(ctx context.Context, r Record) {
 	r.Run, r.Owner = j.Run, j.Owner
+	// A detail may carry a command's or a hook's output: never a secret.
+	r.Detail, r.Target = j.Inv.Redact(r.Detail), j.Inv.Redact(r.Target)
 	if r.At.IsZero() {
 		r.At = time.Now().UTC()
 	}

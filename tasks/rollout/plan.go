@@ -209,7 +209,7 @@ func probeNode(ctx context.Context, o *Options, n *inventory.Node) NodePlan {
 		np.Action, np.Reason = ActionUnreachable, err.Error()
 	case np.Facts.Lock != nil && np.Facts.Lock.ID != o.Run:
 		np.Action = ActionLocked
-		np.Reason = (&tasks.LockedError{Node: n.Name, Held: *np.Facts.Lock}).Error()
+		np.Reason = (&tasks.LockedError{Node: n.Name, Held: *np.Facts.Lock, Dir: tasks.NewPaths(n.Home).Lock()}).Error()
 	case j.UpToDate():
 		np.Action, np.Reason = ActionSkip, fmt.Sprintf("already at level %d", np.Facts.UpdateLevel)
 	case err != nil:

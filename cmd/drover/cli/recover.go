@@ -116,7 +116,7 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 	if err := rollout.CheckCapacity(ctx, cl.options(g, run, pack, nil), n); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, what)
+	fmt.Fprintln(e.stdout, cl.inv.Redact(what))
 	if !g.yes {
 		ok, err := e.confirm(ctx, "Go ahead?")
 		if err != nil {
