@@ -42,6 +42,8 @@ type Facts struct {
 	UnhealthyBecause string `json:"unhealthy_because,omitempty"`
 
 	journal []Record
+	// err is why the probe failed, for errors.As.
+	err error
 }
 
 // StagedState is <state>/staged.json: how far the staged release got.
@@ -122,7 +124,7 @@ func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.N
 	p := NewPaths(n.Home)
 	out, err := sh(ctx, c, probeScript(p))
 	if err != nil {
-		f.Error = err.Error()
+		f.Error, f.err = err.Error(), err
 		return f
 	}
 	f.Reachable = true

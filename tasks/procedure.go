@@ -76,6 +76,9 @@ func (j *Job) Facts() *Facts { return j.facts }
 func (j *Job) Refresh(ctx context.Context) (*Facts, error) {
 	f := Probe(ctx, j.Conn, j.Inv, j.Node, ProbeOptions{})
 	if !f.Reachable {
+		if f.err != nil {
+			return f, fmt.Errorf("probe: %w", f.err)
+		}
 		return f, fmt.Errorf("probe: %s", f.Error)
 	}
 	j.facts = f
@@ -210,7 +213,8 @@ func (j *Job) reconnect(ctx context.Context) error {
 func (j *Job) applyOnce(ctx context.Context, rollback bool) error {
 	if _, err := j.Refresh(ctx); err != nil {
 		if j.Redial != nil && isConnLoss(err) && ctx.Err() == nil {
-			return &connLost{step: "probe", stopped: !j.facts.Running, err: err}
+			// Not knowing is counted as stopped.
+			return &connLost{step: "probe", stopped: j.facts == nil || !j.facts.Running, err: err}
 		}
 		return &StepError{Node: j.Node.Name, Step: "probe", Err: err}
 	}
