@@ -43,6 +43,12 @@ type NodeReport struct {
 	Outcome   string `json:"outcome"`
 	Error     string `json:"error,omitempty"`
 	ElapsedMS int64  `json:"elapsed_ms"`
+	// Wave, Start, End and Steps say where the node's time went (from the
+	// engine's events); absent in records of older versions.
+	Wave  int          `json:"wave,omitempty"`
+	Start time.Time    `json:"start,omitzero"`
+	End   time.Time    `json:"end,omitzero"`
+	Steps []StepTiming `json:"steps,omitempty"`
 }
 
 // FailedError lists the nodes that failed in a run.
@@ -75,6 +81,9 @@ func (e *FailedError) Error() string {
 // their journals say where each node stopped.
 func Apply(soft, hard context.Context, o *Options, p *Plan) (*Report, error) {
 	rep := &Report{Run: o.Run, Owner: o.Owner, Cluster: p.Cluster, Started: time.Now().UTC()}
+	var tm timings
+	o = tm.tee(o)
+	defer tm.fill(rep)
 	o.Sink.Emit(tasks.Event{Type: tasks.EventRunStarted, Run: o.Run, Message: fmt.Sprintf("%d node(s) to update in %d wave(s)", p.Summary.Update, p.Summary.Waves)})
 	nodes := map[string]*inventory.Node{}
 	for _, n := range o.Nodes {
