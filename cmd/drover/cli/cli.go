@@ -97,6 +97,8 @@ func (e *env) newApp() *cli.App {
 			e.newStatusCommand(),
 			e.newRecoverCommand(),
 			e.newUnlockCommand(),
+			e.newHistoryCommand(),
+			e.newRunsCommand(),
 			e.newLabCommand(),
 			e.newVersionCommand(),
 		},
