@@ -24,7 +24,9 @@ step "drover plan: what apply will do (nothing changes yet)"
 "$drover" -i "$inv" plan --compact
 
 step "drover apply --yes: the rolling update (control planes, then traffic managers, then gateways)"
-"$drover" -i "$inv" apply --yes >/dev/null
+# Its progress goes to stderr, copied to apply.log for the run record's path.
+{ "$drover" -i "$inv" apply --yes 2>&1 >/dev/null; } | tee "$dir/apply.log" >&2
+record=$(sed -n 's/^run record: //p' "$dir/apply.log")
 
 step "drover status: every node runs level 12; the previous release is kept for rollback"
 "$drover" -i "$inv" status --json > "$dir/status.json"
@@ -35,6 +37,9 @@ if [ "$updated" != "$total" ] || grep -q '"healthy": false' "$dir/status.json"; 
   echo "demo: only $updated of $total nodes run level 12 and are healthy" >&2
   exit 1
 fi
+
+step "drover runs show: where the time went, node by node (# is downtime: stop to healthy)"
+"$drover" -i "$inv" runs show "$record"
 
 step "the load balancer stand-in saw each gateway drained and enabled again"
 cat "$dir/lab/lb.log"
