@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/drover-sh/drover/tasks"
 	"github.com/drover-sh/drover/tasks/rollout"
 )
 
@@ -115,5 +117,30 @@ func TestRunsShowRecord(t *testing.T) {
 	}
 	if r = run(t, "-i", inv, "runs", "show", "nope"); r.code != ExitUsage {
 		t.Fatalf("runs show of an unknown run:\n%s", r)
+	}
+}
+
+// TestRenderHistoryInterrupted: a run that stopped mid-step says where, and
+// the step it stopped in has no duration.
+func TestRenderHistoryInterrupted(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	recs := []tasks.Record{
+		{At: t0, Run: "R1", Owner: "ops", Step: "run", Phase: tasks.PhaseBegin},
+		{At: t0, Run: "R1", Step: "stop", Phase: tasks.PhaseBegin, Detail: "stop it"},
+		{At: t0.Add(time.Minute), Run: "R2", Step: "rollback", Phase: tasks.PhaseBegin},
+		{At: t0.Add(time.Minute + 4*time.Second), Run: "R2", Step: "rollback", Phase: tasks.PhaseEnd},
+	}
+	runs := tasks.Runs(recs)
+	slices.Reverse(runs)
+	var b bytes.Buffer
+	renderHistory(&b, []nodeHistory{{Node: "gw-1", Profile: "gateway-worker", Total: 3, Runs: runs}}, 2)
+	out := b.String()
+	for _, want := range []string{"the newest 2 of 3 runs", "run R1  interrupted at stop", "    stop  -  interrupted  stop it", "run R2  rolled back", "rollback  4.0s  done\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("history lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Index(out, "R2") > strings.Index(out, "R1") {
+		t.Errorf("not newest first:\n%s", out)
 	}
 }

@@ -181,7 +181,10 @@ func renderHistory(w io.Writer, hs []nodeHistory, last int) {
 				if len(s.Notes) > 0 {
 					text = strings.TrimPrefix(text+"; "+strings.Join(s.Notes, "; "), "; ")
 				}
-				fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\n", s.Step, d, s.Outcome, text)
+				if text != "" {
+					text = "\t" + text
+				}
+				fmt.Fprintf(tw, "    %s\t%s\t%s%s\n", s.Step, d, s.Outcome, text)
 			}
 			tw.Flush()
 		}

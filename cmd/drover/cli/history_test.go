@@ -45,6 +45,7 @@ func TestHistoryAndRuns(t *testing.T) {
 	if r.code != 0 || strings.Count(r.stdout, "run "+id+"  done") != 3 {
 		t.Fatalf("history:\n%s", r)
 	}
+	t.Logf("history:\n%s", r.stdout)
 	for _, step := range []string{"preflight", "stage", "stop", "persist", "switch", "start", "health"} {
 		if !regexp.MustCompile(`(?m)^    ` + step + ` +[0-9.]+m?s +done`).MatchString(r.stdout) {
 			t.Errorf("history shows no timed %s step:\n%s", step, r.stdout)

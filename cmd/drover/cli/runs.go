@@ -20,8 +20,9 @@ import (
 
 func (e *env) newRunsCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "runs",
-		Usage: "the run records kept on the controller; show draws one run as a per-node timeline",
+		Name:      "runs",
+		Usage:     "the run records kept on the controller; show draws one run as a per-node timeline",
+		ArgsUsage: "[show ID]",
 		Description: "Every apply writes a run record to .drover/runs/<run>.json beside the inventory. runs lists\n" +
 			"them, newest first: when, how long, how many nodes and how they ended. `runs show ID` draws one\n" +
 			"run as a per-node timeline (see `drover runs show --help`). Reads only files on the controller.\n\n" +
@@ -45,9 +46,11 @@ func (e *env) newRunsCommand() *cli.Command {
 
 func (e *env) newRunsShowCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "show",
-		Usage:     "draw one run as a per-node timeline, with wall time, downtime and time per wave",
-		ArgsUsage: "ID",
+		OnUsageError:       onUsageError,
+		CustomHelpTemplate: cli.CommandHelpTemplate + "\n" + exitCodesHelp,
+		Name:               "show",
+		Usage:              "draw one run as a per-node timeline, with wall time, downtime and time per wave",
+		ArgsUsage:          "ID",
 		Description: "One row per node, the steps drawn on a shared time axis (each step a letter, see the\n" +
 			"legend) and the downtime, from the start of the stop to the end of the health gate (or of the\n" +
 			"rollback), highlighted: red with colour, '#' without (--no-color, NO_COLOR, or not a\n" +
