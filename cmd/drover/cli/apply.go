@@ -78,7 +78,10 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 		return err
 	}
 	if p.Summary.Update == 0 {
-		fmt.Fprintln(e.stderr, "nothing to do: every selected node is up to date")
+		if g.json { // one event that says so, so that stdout is never empty on success
+			redactSink(cl.inv, jsonSink(e.stdout)).Emit(tasks.Event{Type: tasks.EventRunFinished, Run: run, Message: nothingToDo})
+		}
+		fmt.Fprintln(e.stderr, nothingToDo)
 		return nil
 	}
 	if saved == nil && !g.yes {
@@ -122,6 +125,8 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 	}
 	return nil
 }
+
+const nothingToDo = "nothing to do: every selected node is up to date"
 
 // secondInterrupt waits for the first interrupt (soft is cancelled), says
 // what happens now, and cancels hard on the second.
