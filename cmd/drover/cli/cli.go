@@ -30,6 +30,10 @@ type env struct {
 	// inv is the inventory the command loaded, if any: its Redact hides
 	// env() values and secrets in the error drover ends with.
 	inv *inventory.Inventory
+	// verbosity is 1 for -v (connections and commands on stderr), 2 for
+	// -vv (and the commands' output); see trace.go.
+	verbosity int
+	traceMu   sync.Mutex
 }
 
 func (e *env) isTerminal(w io.Writer) bool {
@@ -128,13 +132,14 @@ func globalFlags() []cli.Flag {
 		&cli.IntFlag{Name: "parallel", Value: 64, Usage: "most SSH connections at once"},
 		&cli.BoolFlag{Name: "yes", Usage: "(apply, recover) do not ask for confirmation"},
 		&cli.BoolFlag{Name: "no-color", Usage: "never colour the output (also NO_COLOR)"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log more detail to stderr"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every SSH connection and remote command to stderr (-vv: and their output)"},
+		&cli.BoolFlag{Name: "vv", Hidden: true, Usage: "-v, and the remote commands' output"},
 	}
 	return flags
 }
 
 var valueFlags = map[string]bool{"-i": true, "--inventory": true, "-l": true, "--limit": true, "--parallel": true}
-var boolFlags = map[string]bool{"--json": true, "--yes": true, "--no-color": true, "-v": true, "--verbose": true}
+var boolFlags = map[string]bool{"--json": true, "--yes": true, "--no-color": true, "-v": true, "--verbose": true, "-vv": true, "--vv": true}
 
 // hoistGlobals moves global options found after the command name to before
 // it, so that "drover inventory -l gw-1" works like "drover -l gw-1
@@ -185,7 +190,13 @@ func (e *env) globals(c *cli.Context) (globals, error) {
 		json:      c.Bool("json"),
 		parallel:  c.Int("parallel"),
 		yes:       c.Bool("yes"),
-		verbose:   c.Bool("verbose"),
+		verbose:   c.Bool("verbose") || c.Bool("vv"),
+	}
+	switch {
+	case c.Bool("vv"):
+		e.verbosity = 2
+	case g.verbose:
+		e.verbosity = 1
 	}
 	if g.inventory == "" {
 		g.inventory = "drover.hcl"
