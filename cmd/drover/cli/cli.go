@@ -34,6 +34,9 @@ type env struct {
 	// -vv (and the commands' output); see trace.go.
 	verbosity int
 	traceMu   sync.Mutex
+	// helpFor is the command ("drover status") whose --help a usage error
+	// points at; see suggest.go.
+	helpFor string
 }
 
 func (e *env) isTerminal(w io.Writer) bool {
@@ -62,7 +65,7 @@ func (e *env) run(ctx context.Context, args []string) int {
 			fmt.Fprintf(e.stderr, "hint: %s\n", e.inv.Redact(hint))
 		}
 		if code == ExitUsage && isUsage(err) {
-			fmt.Fprintln(e.stderr, "Run 'drover --help' for usage.")
+			fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", e.helpPath())
 		}
 	}
 	return code
@@ -89,7 +92,7 @@ func (e *env) newApp() *cli.App {
 		Flags:           globalFlags(),
 		HideVersion:     true,
 		ExitErrHandler:  func(*cli.Context, error) {},
-		OnUsageError:    onUsageError,
+		OnUsageError:    e.onUsageError,
 		CommandNotFound: nil,
 		Commands: []*cli.Command{
 			e.newValidateCommand(),
@@ -106,22 +109,18 @@ func (e *env) newApp() *cli.App {
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("unknown command %q", c.Args().First())
+				return e.unknownCommand("drover", c.Args().First(), c.App.Commands)
 			}
 			cli.ShowAppHelp(c)
 			return &silentError{ExitUsage}
 		},
 	}
 	for _, cmd := range app.Commands {
-		cmd.OnUsageError = onUsageError
-		cmd.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodesHelp
+		e.remember(cmd)
+		setHelp(cmd, cmd.Name)
 	}
-	app.CustomAppHelpTemplate = cli.AppHelpTemplate + "\n" + exitCodesHelp
+	app.CustomAppHelpTemplate = cli.AppHelpTemplate + examplesHelp("") + "\n" + exitCodesHelp
 	return app
-}
-
-func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return usageErrorf("%v", err)
 }
 
 func globalFlags() []cli.Flag {

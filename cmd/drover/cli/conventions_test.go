@@ -2,9 +2,13 @@ package cli
 
 import (
 	"encoding/json"
+	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 )
 
 func TestVersionBuildInfo(t *testing.T) {
@@ -71,5 +75,104 @@ func TestVersionJSON(t *testing.T) {
 				t.Errorf("version --json lacks %q: %v", k, v)
 			}
 		}
+	}
+}
+
+func TestNearest(t *testing.T) {
+	cands := []string{"validate", "inventory", "facts", "exec", "plan", "apply", "status", "recover", "unlock", "lab", "version"}
+	for typed, want := range map[string]string{
+		"statsu": "status", "stauts": "status", "aply": "apply", "invetory": "inventory", "recovr": "recover",
+		"unlok": "unlock", "vers": "version", "xyzzy": "", "p": "", "zz": "", "deploy": "",
+	} {
+		if got := nearest(typed, cands); got != want {
+			t.Errorf("nearest(%q) = %q, want %q", typed, got, want)
+		}
+	}
+}
+
+// TestUnknownCommandOrFlag: a typo gets the nearest name and a pointer to
+// the --help of the command concerned; exit 2.
+func TestUnknownCommandOrFlag(t *testing.T) {
+	tests := []struct {
+		args       []string
+		want, help string
+	}{
+		{[]string{"statsu"}, `unknown command "statsu"; did you mean "status"?`, "drover status"},
+		{[]string{"xyzzy"}, `unknown command "xyzzy"`, "drover"},
+		{[]string{"status", "--limt", "gw-1"}, "unknown option -limt; did you mean --limit?", "drover status"},
+		{[]string{"plan", "--compat"}, "did you mean --compact?", "drover plan"},
+		{[]string{"exec", "--timeuot", "1s", "--", "true"}, "did you mean --timeout?", "drover exec"},
+		{[]string{"lab", "dwn"}, `unknown command "dwn" for drover lab; did you mean "down"?`, "drover lab down"},
+		{[]string{"lab", "up", "--dri", "x"}, "did you mean --dir?", "drover lab up"},
+		{[]string{"recover"}, "recover takes exactly one NODE", "drover recover"},
+	}
+	for _, tt := range tests {
+		r := run(t, tt.args...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, tt.want) || !strings.Contains(r.stderr, "Run '"+tt.help+" --help' for usage.") {
+			t.Errorf("%v: want exit 2, %q and a pointer to %s --help:\n%s", tt.args, tt.want, tt.help, r)
+		}
+	}
+}
+
+// TestHelpExamples: every visible command's --help (subcommands too) has
+// an EXAMPLES section of two to four invocations of that command whose
+// options all exist; lab --help lists up and down.
+func TestHelpExamples(t *testing.T) {
+	e := &env{}
+	app := e.newApp()
+	globalNames := flagNames(app.Flags)
+	globalNames = append(globalNames, "-vv")
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			if cmd.Hidden || cmd.Name == "help" {
+				continue
+			}
+			p := strings.TrimSpace(path + " " + cmd.Name)
+			r := run(t, append(strings.Fields(p), "--help")...)
+			_, section, ok := strings.Cut(r.stdout, "\nEXAMPLES:\n")
+			section, _, _ = strings.Cut(section, "\n\n")
+			lines := strings.Split(section, "\n")
+			if r.code != ExitOK || !ok || len(lines) < 2 || len(lines) > 4 || !strings.Contains(r.stdout, "EXIT STATUS:") {
+				t.Errorf("drover %s --help: want EXAMPLES with 2 to 4 lines and EXIT STATUS:\n%s", p, r)
+				continue
+			}
+			for _, l := range lines {
+				l = strings.TrimSpace(l)
+				if !strings.Contains(l, "drover "+p) {
+					t.Errorf("drover %s --help: example %q does not run drover %s", p, l, p)
+				}
+				_, rest, _ := strings.Cut(l, "drover "+p)
+				target := cmd // lab's examples run its subcommands
+				for _, w := range strings.Fields(rest) {
+					if sub := target.Command(w); sub != nil {
+						target = sub
+					}
+				}
+				known := append(flagNames(target.Flags), globalNames...)
+				for _, w := range strings.Fields(l) {
+					if w == "--" {
+						break
+					}
+					name, _, _ := strings.Cut(w, "=")
+					if strings.HasPrefix(name, "-") && !slices.Contains(known, name) {
+						t.Errorf("drover %s --help: example %q uses %s, which drover %s does not have", p, l, name, p)
+					}
+				}
+			}
+			walk(p, cmd.Subcommands)
+		}
+	}
+	walk("", app.Commands)
+
+	r := run(t, "lab", "--help")
+	_, cmds, _ := strings.Cut(r.stdout, "COMMANDS:\n")
+	cmds, _, _ = strings.Cut(cmds, "\n\n")
+	if !regexp.MustCompile(`(?m)^\s+up\s`).MatchString(cmds) || !regexp.MustCompile(`(?m)^\s+down\s`).MatchString(cmds) ||
+		regexp.MustCompile(`(?m)^\s+(serve|sim)\s`).MatchString(cmds) {
+		t.Errorf("lab --help does not list up and down (only):\n%s", r.stdout)
+	}
+	if r := run(t, "--help"); !strings.Contains(r.stdout, "\nEXAMPLES:\n   drover ") {
+		t.Errorf("drover --help has no EXAMPLES:\n%s", r.stdout)
 	}
 }

@@ -33,6 +33,13 @@ func (e *env) newLabCommand() *cli.Command {
 			"key, a known_hosts file with the nodes' keys, and an updated pack one level higher. Nothing is\n" +
 			"installed and no root is needed. The lab runs until `lab down`, which stops every server and\n" +
 			"SSH listener the lab started, and nothing else. `lab up` on a lab that is down starts it again.",
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return e.unknownCommand("drover lab", c.Args().First(), c.Command.Subcommands)
+			}
+			cli.ShowSubcommandHelp(c)
+			return &silentError{ExitUsage}
+		},
 		Subcommands: []*cli.Command{
 			{
 				Name:  "up",
