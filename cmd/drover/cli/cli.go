@@ -106,6 +106,8 @@ func (e *env) newApp() *cli.App {
 			e.newUnlockCommand(),
 			e.newLabCommand(),
 			e.newVersionCommand(),
+			e.newCompletionCommand(),
+			e.newCompleteCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
@@ -144,7 +146,7 @@ var boolFlags = map[string]bool{"--json": true, "--yes": true, "--no-color": tru
 // it, so that "drover inventory -l gw-1" works like "drover -l gw-1
 // inventory". Nothing after a "--" is touched.
 func hoistGlobals(args []string) []string {
-	if len(args) < 2 {
+	if len(args) < 2 || args[1] == completeCommand { // the completion scripts' words stay as typed
 		return args
 	}
 	var globals, rest []string
