@@ -44,7 +44,7 @@ func TestInprocTrace(t *testing.T) {
 		t.Errorf("node: %+v", node)
 	}
 	for _, d := range []transport.TraceEvent{hop, node} {
-		if d.Auth != "publickey "+cfg.IdentityFiles[0] || !strings.Contains(d.HostKey, "SHA256:") || d.Took <= 0 {
+		if d.Auth != "publickey "+cfg.IdentityFiles[0]+" (from identity_files)" || !strings.Contains(d.HostKey, "SHA256:") || d.Took <= 0 {
 			t.Errorf("dial of %s: auth %q, host key %q, took %s", d.Addr, d.Auth, d.HostKey, d.Took)
 		}
 	}

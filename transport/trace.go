@@ -23,7 +23,7 @@ type TraceEvent struct {
 	Hop     string        // "" for the node itself, "jump 1", "jump 2", ... for its jump hosts
 	Addr    string        // host:port dialled
 	User    string        // login user
-	Auth    string        // how the user was authenticated: "publickey FILE" or "publickey agent key TYPE SHA256:..."
+	Auth    string        // how the user was authenticated: "publickey FILE (from identity_files)" or "publickey ssh-agent key TYPE SHA256:..."
 	HostKey string        // the server's host key: "TYPE SHA256:..."
 	Jump    []string      // the node's jump hops, first hop first (TraceDial of the node)
 	Took    time.Duration // connect + handshake, or how long the command ran

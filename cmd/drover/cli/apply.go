@@ -75,6 +75,7 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 	// Anything knowable up front (unreachable, locked, preflight, capacity)
 	// refuses the whole run before any node is touched.
 	if err := p.Refusal(); err != nil {
+		cl.dials.writeHints(e.stderr)
 		return err
 	}
 	if p.Summary.Update == 0 {

@@ -78,6 +78,9 @@ func (e *env) runFacts(ctx context.Context, g globals, status bool) error {
 			bad++
 			if !g.json && cl.dials.hostKey(f.Node) == nil { // refused host keys are told below, with their fix
 				fmt.Fprintf(e.stderr, "%s: %s\n", f.Node, f.Error)
+				if h := cl.dials.hint(f.Node); h != "" {
+					fmt.Fprintf(e.stderr, "  hint: %s\n", cl.inv.Redact(h))
+				}
 			}
 		}
 	}

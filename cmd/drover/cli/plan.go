@@ -62,6 +62,7 @@ func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) 
 		return cl.dials.refusal()
 	}
 	renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout), compact)
+	cl.dials.writeHints(e.stderr)
 	if err := cl.dials.refusal(); err != nil {
 		return err
 	}

@@ -73,6 +73,7 @@ func (e *env) runUnlock(ctx context.Context, g globals, id string) error {
 	for _, f := range failed {
 		fmt.Fprintln(e.stderr, f)
 	}
+	cl.dials.writeHints(e.stderr)
 	if err := cl.dials.refusal(); err != nil {
 		return err
 	}
