@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/drover-sh/drover/inventory"
+	"github.com/drover-sh/drover/tasks"
+	"github.com/drover-sh/drover/tasks/rollout"
 	"github.com/urfave/cli/v2"
 )
 
@@ -174,5 +177,45 @@ func TestHelpExamples(t *testing.T) {
 	}
 	if r := run(t, "--help"); !strings.Contains(r.stdout, "\nEXAMPLES:\n   drover ") {
 		t.Errorf("drover --help has no EXAMPLES:\n%s", r.stdout)
+	}
+}
+
+// TestPlanUpToDateIsASummary: nodes with nothing to do are one line of the
+// plan, not a warning each.
+func TestPlanUpToDateIsASummary(t *testing.T) {
+	inv, diags := inventory.NewLoader().Load(example("apim-4.4-distributed"))
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var probed []rollout.NodePlan
+	for _, n := range inv.Ordered() {
+		np := rollout.NodePlan{Node: n.Name, Profile: n.Profile, Host: n.Host, Action: rollout.ActionUpdate,
+			Facts: &tasks.Facts{Node: n.Name, Reachable: true, Running: true, Healthy: true, UpdateLevel: 11}}
+		if n.Profile == "gateway-worker" {
+			np.Action, np.Reason, np.Facts.UpdateLevel = rollout.ActionSkip, "already at level 12", 12
+		}
+		probed = append(probed, np)
+	}
+	p := rollout.Make(&rollout.Options{Inv: inv, Nodes: inv.Ordered()}, probed)
+	if len(p.Warnings) != 0 || p.Summary.UpToDate != 4 {
+		t.Errorf("warnings %q, summary %+v", p.Warnings, p.Summary)
+	}
+	var b strings.Builder
+	renderPlan(&b, p, false, true)
+	out := b.String()
+	if !strings.Contains(out, "  Up to date: gw-1, gw-2, gw-3, gw-4\n") || !strings.Contains(out, "4 up to date") ||
+		strings.Contains(out, "Warnings:") || strings.Contains(out, "already at level") {
+		t.Errorf("plan:\n%s", out)
+	}
+}
+
+// TestStatusShowsLockOwner: the lock column names who holds it.
+func TestStatusShowsLockOwner(t *testing.T) {
+	var b strings.Builder
+	e := &env{stdout: &b}
+	renderStatus(e, []*tasks.Facts{{Node: "gw-1", Profile: "gateway-worker", Reachable: true, Running: true, UpdateLevel: 11,
+		Lock: &tasks.Lock{ID: "20261123T160047-baa136", Owner: "ops@ctl-1 pid 4242"}}})
+	if !strings.Contains(b.String(), "20261123T160047-baa136 (ops@ctl-1 pid 4242)") {
+		t.Errorf("status:\n%s", b.String())
 	}
 }

@@ -128,6 +128,9 @@ func lockText(l *tasks.Lock) string {
 	if l.Pending {
 		return "(being taken)"
 	}
+	if l.Owner != "" {
+		return l.ID + " (" + l.Owner + ")"
+	}
 	return l.ID
 }
 
