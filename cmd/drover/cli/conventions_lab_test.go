@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -45,7 +46,7 @@ func TestVerboseAndJSON(t *testing.T) {
 		t.Fatalf("facts -v:\n%s", r)
 	}
 	conn := regexp.MustCompile(`ssh gw-1: connected to 127\.0\.0\.1:\d+ as \S+, auth publickey \S*` + regexp.QuoteMeta(filepath.Base(l.Dir)) +
-		`\S*, host key \S+ SHA256:\S+ \(\d`)
+		`\S* \(from identity_files\), host key \S+ SHA256:\S+ \(\d`)
 	if !conn.MatchString(r.stderr) {
 		t.Errorf("facts -v does not show the connection:\n%s", r.stderr)
 	}
@@ -70,6 +71,21 @@ func TestVerboseAndJSON(t *testing.T) {
 	r = run(t, "exec", "-v", "--", "exit 7")
 	if r.code != ExitFailed || !strings.Contains(r.stderr, "ssh gw-1:   exit 7 in ") {
 		t.Errorf("exec -v -- exit 7:\n%s", r)
+	}
+
+	// The other --json outputs: one document each.
+	for _, args := range [][]string{{"facts", "--json"}, {"status", "--json"}, {"plan", "--json"}, {"inventory", "--json"},
+		{"validate", "--json"}, {"unlock", "no-such-lock", "--force", "--json"}} {
+		r := run(t, args...)
+		var v any
+		dec := json.NewDecoder(strings.NewReader(r.stdout))
+		if err := dec.Decode(&v); err != nil || dec.More() {
+			t.Errorf("%v: stdout is not one JSON document (%v):\n%s", args, err, r)
+		}
+	}
+	r = run(t, "exec", "--json", "--", "echo hi")
+	if evs := jsonLines(t, "exec --json", r.stdout); r.code != 0 || len(evs) != 1 || evs[0]["stdout"] != "hi\n" {
+		t.Errorf("exec --json:\n%s", r)
 	}
 
 	// apply --json -vv: stdout is JSON lines only; the hook's secret is
