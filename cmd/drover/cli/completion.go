@@ -151,11 +151,14 @@ func limitCandidates(inv *inventory.Inventory, cur string) []string {
 		ps = append(ps, "profile:"+p)
 	}
 	sort.Strings(ps)
-	out = withPrefix(append(out, ps...), cur)
-	for i := range out {
-		out[i] = head + out[i]
+	chosen := strings.Split(head, ",")
+	var res []string
+	for _, c := range withPrefix(append(out, ps...), cur) {
+		if !slices.Contains(chosen, c) {
+			res = append(res, head+c)
+		}
 	}
-	return out
+	return res
 }
 
 // completionInventory loads the inventory named by -i in words, else

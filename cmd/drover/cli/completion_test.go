@@ -31,7 +31,7 @@ func TestCompletionCandidates(t *testing.T) {
 		{[]string{"st"}, []string{"status"}, []string{"plan"}},
 		{[]string{"-i", inv, "status", "-l", ""}, []string{"cp-1", "gw-4", "profile:control-plane", "profile:gateway-worker"}, []string{"status"}},
 		{[]string{"status", "-i", inv, "--limit", "profile:g"}, []string{"profile:gateway-worker"}, []string{"gw-1", "profile:control-plane"}},
-		{[]string{"-i", inv, "plan", "-l", "gw-1,g"}, []string{"gw-1,gw-2", "gw-1,gw-4"}, []string{"gw-2"}},
+		{[]string{"-i", inv, "plan", "-l", "gw-1,g"}, []string{"gw-1,gw-2", "gw-1,gw-4"}, []string{"gw-2", "gw-1,gw-1"}},
 		{[]string{"--inventory=" + inv, "recover", ""}, []string{"cp-1", "gw-1"}, []string{"profile:control-plane"}},
 		{[]string{"lab", ""}, []string{"up", "down"}, []string{"serve", "sim"}},
 		{[]string{"plan", "--c"}, []string{"--compact"}, []string{"--out"}},
