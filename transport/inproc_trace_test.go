@@ -59,3 +59,39 @@ func TestInprocTrace(t *testing.T) {
 		t.Errorf("failed run: %+v", failed)
 	}
 }
+
+// TestInprocTraceSudo: the sudo password goes to sudo's stdin, so no trace
+// of the probe, the check or the command shows it.
+func TestInprocTraceSudo(t *testing.T) {
+	const pw = "tr4ce-sudo-pw"
+	_, cfg, _ := sudoNode(t, pw)
+	cfg.SudoPassword = func() ([]byte, error) { return []byte(pw), nil }
+	var mu sync.Mutex
+	var evs []transport.TraceEvent
+	cfg.Trace = func(ev transport.TraceEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		evs = append(evs, ev)
+	}
+	c := ipDial(t, cfg)
+	res, err := c.Run(ipCtx(t), "echo become=$SUDO_FAKE", transport.RunOptions{Become: true})
+	if err != nil || strings.TrimSpace(string(res.Stdout)) != "become=1" {
+		t.Fatalf("run: %v %+v", err, res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var runs int
+	for _, ev := range evs {
+		if ev.Kind == transport.TraceRun {
+			runs++
+		}
+		for _, s := range []string{ev.Command, string(ev.Stdout), string(ev.Stderr), ev.Auth} {
+			if strings.Contains(s, pw) {
+				t.Errorf("a trace shows the sudo password: %+v", ev)
+			}
+		}
+	}
+	if runs < 2 { // the sudo probe(s) and the command
+		t.Errorf("traced %d runs: %+v", runs, evs)
+	}
+}
