@@ -11,6 +11,11 @@ import (
 const (
 	TraceDial = "dial" // a connection (a jump host or the node) was made and authenticated
 	TraceRun  = "run"  // a command ended
+	// TraceForward is a TCP connection opened from the node (health checks):
+	// Addr is the address as the node sees it.
+	TraceForward = "forward"
+	// TraceUpload is an SFTP upload that ended: Command is "LOCAL -> REMOTE".
+	TraceUpload = "upload"
 )
 
 // TraceEvent is what a Client tells Config.Trace, for verbose logs. It never
@@ -33,6 +38,10 @@ type TraceEvent struct {
 	ExitCode       int    // -1 when the command did not run to an exit
 	Err            error  // nil, *ExitError, *ConnError or a context error
 	Stdout, Stderr []byte // what the Result kept of the command's output
+
+	// TraceUpload
+	Bytes   int64 // bytes sent
+	Skipped bool  // the node had the file already
 }
 
 func (c Config) trace(ev TraceEvent) {

@@ -9,8 +9,9 @@ import (
 )
 
 // tracer returns the transport trace of -v: every SSH connection (address,
-// user, the key that was accepted, the host key fingerprint, jump hops) and
-// every remote command with its duration and exit status; -vv adds the
+// user, the key that was accepted, the host key fingerprint, jump hops),
+// every remote command with its duration and exit status, every connection
+// opened from the node (health checks) and every upload; -vv adds the
 // commands' output. Lines go to stderr with the inventory's secrets
 // redacted; what went to a command's stdin (the sudo password, the update
 // tool's credentials) is never traced. nil without -v.
@@ -60,6 +61,21 @@ func formatTrace(ev transport.TraceEvent, verbosity int) string {
 			writeOutput(&b, ev.Node, "stdout", ev.Stdout)
 			writeOutput(&b, ev.Node, "stderr", ev.Stderr)
 		}
+	case transport.TraceForward:
+		if ev.Err != nil {
+			fmt.Fprintf(&b, "ssh %s: connect from the node to %s failed: %v (%s)\n", ev.Node, ev.Addr, ev.Err, took)
+		} else {
+			fmt.Fprintf(&b, "ssh %s: connected from the node to %s (%s)\n", ev.Node, ev.Addr, took)
+		}
+	case transport.TraceUpload:
+		what := fmt.Sprintf("%d bytes", ev.Bytes)
+		if ev.Skipped {
+			what = "skipped: the node has the same file"
+		}
+		if ev.Err != nil {
+			what = "failed: " + ev.Err.Error()
+		}
+		fmt.Fprintf(&b, "ssh %s: upload %s: %s in %s\n", ev.Node, ev.Command, what, took)
 	}
 	return b.String()
 }
