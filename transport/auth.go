@@ -24,7 +24,7 @@ const (
 // keyring is the keys offered to one host, and what they were, for errors.
 type keyring struct {
 	signers []ssh.Signer
-	offered []string // "/home/me/.ssh/id_ed25519", "agent key ED25519 SHA256:..."
+	offered []string // "/home/me/.ssh/id_ed25519 (from identity_files)", "ssh-agent key ssh-ed25519 SHA256:..."
 	notes   []string // keys skipped, said when authentication fails
 	agent   net.Conn // open while the handshake runs
 }
@@ -86,10 +86,11 @@ func loadKeys(s *settings, cfg Config) (*keyring, error) {
 		k.signers = append(k.signers, sg)
 		k.offered = append(k.offered, what)
 	}
+	from := map[int]string{filesConfig: "identity_files", filesSSHConfig: "ssh_config IdentityFile", filesDefault: "default ~/.ssh/id_*"}[s.filesFrom]
 	for _, file := range s.identityFiles {
 		sg, err := loadIdentity(file, cfg.Passphrase, fromAgent)
 		if err == nil {
-			add(sg, file)
+			add(sg, file+" (from "+from+")")
 			continue
 		}
 		if s.filesFrom == filesConfig || (s.filesFrom == filesSSHConfig && !errors.Is(err, fs.ErrNotExist)) {
@@ -104,7 +105,7 @@ func loadKeys(s *settings, cfg Config) (*keyring, error) {
 		return k, nil
 	}
 	for _, a := range agentSigners {
-		add(a, "agent key "+a.PublicKey().Type()+" "+ssh.FingerprintSHA256(a.PublicKey()))
+		add(a, "ssh-agent key "+a.PublicKey().Type()+" "+ssh.FingerprintSHA256(a.PublicKey()))
 	}
 	return k, nil
 }

@@ -57,6 +57,12 @@ type Config struct {
 	// SudoPassword returns the sudo password for Become "sudo". nil: sudo -n
 	// only. The password goes to sudo's stdin, never to a command line or a log.
 	SudoPassword func() ([]byte, error)
+
+	// Trace, when set, is told of every connection made (each hop with its
+	// address, user, key and host key) and every command run (with its
+	// duration, exit status and kept output), for verbose logs. It is
+	// called from the goroutine that dialled or ran; it must not block.
+	Trace func(TraceEvent)
 }
 
 // settings is a Config with ssh_config and defaults applied.

@@ -183,7 +183,7 @@ func (c *Client) keepAlive(interval time.Duration, max int) {
 // dialOne connects and authenticates one hop, through via when not nil.
 // name is the node name for host key errors, op prefixes error ops.
 func dialOne(ctx context.Context, s *settings, cfg Config, via *ssh.Client, name, op string) (*ssh.Client, error) {
-	parent := ctx
+	parent, start := ctx, time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	addr := s.addr()
@@ -222,11 +222,17 @@ func dialOne(ctx context.Context, s *settings, cfg Config, via *ssh.Client, name
 		return nil, err
 	}
 	var hkErr error
+	var hostKey, usedAuth string
+	signers := keys.signers
+	if cfg.Trace != nil {
+		signers = usedKey(signers, keys.offered, &usedAuth)
+	}
 	check := hk.callback()
 	ccfg := &ssh.ClientConfig{
 		User: s.user,
-		Auth: []ssh.AuthMethod{ssh.PublicKeys(keys.signers...)},
+		Auth: []ssh.AuthMethod{ssh.PublicKeys(signers...)},
 		HostKeyCallback: func(h string, r net.Addr, k ssh.PublicKey) error {
+			hostKey = k.Type() + " " + ssh.FingerprintSHA256(k)
 			hkErr = check(h, r, k)
 			return hkErr
 		},
@@ -254,6 +260,17 @@ func dialOne(ctx context.Context, s *settings, cfg Config, via *ssh.Client, name
 		return nil, fail("handshake", err)
 	}
 	nc.SetDeadline(time.Time{})
+	if cfg.Trace != nil {
+		ev := TraceEvent{Kind: TraceDial, Hop: strings.TrimSpace(op), Addr: addr, User: s.user, Auth: "publickey " + usedAuth,
+			HostKey: hostKey, Took: time.Since(start)}
+		if usedAuth == "" {
+			ev.Auth = "none (the server asked for no key)"
+		}
+		if op == "" {
+			ev.Jump = s.jump
+		}
+		cfg.trace(ev)
+	}
 	return ssh.NewClient(sc, chans, reqs), nil
 }
 

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -46,6 +47,32 @@ func (e *ConnError) Error() string {
 }
 
 func (e *ConnError) Unwrap() error { return e.Err }
+
+// Hint says what to check when a connection could not be made: whether
+// sshd listens, whether the name resolves, why there was no answer, or
+// which keys to put where. "" when there is nothing useful to add.
+func (e *ConnError) Hint() string {
+	host, port, err := net.SplitHostPort(e.Addr)
+	if err != nil {
+		host, port = e.Addr, "22"
+	}
+	var dns *net.DNSError
+	switch {
+	case errors.As(e.Err, &dns):
+		return fmt.Sprintf("cannot resolve %s: check the node's host or your ssh_config (HostName)", dns.Name)
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("is sshd listening on %s? (check the node's host and port, and `systemctl status sshd` there)", e.Addr)
+	case errors.Is(e.Err, syscall.EHOSTUNREACH), errors.Is(e.Err, syscall.ENETUNREACH):
+		return fmt.Sprintf("no route to %s: is the host up, or is a jump host needed (ssh.jump)?", host)
+	case errors.Is(e.Err, context.DeadlineExceeded) && (strings.HasSuffix(e.Op, "connect") || strings.HasSuffix(e.Op, "handshake")):
+		return fmt.Sprintf("no answer from %s: is the host up, does a firewall drop port %s, is a jump host needed (ssh.jump)? "+
+			"A slow network needs a longer connect_timeout", host, port)
+	case strings.HasSuffix(e.Op, "auth"):
+		return "put the public half of one of the offered keys in ~/.ssh/authorized_keys of that user on the node, " +
+			"or point identity_files at a key it accepts (keys come from identity_files, else ssh-agent, ~/.ssh/config IdentityFile, ~/.ssh/id_*)"
+	}
+	return ""
+}
 
 // describe renders an error of the network stack as a short cause: the
 // syscall or resolver message without the "dial tcp 1.2.3.4:22" prefixes

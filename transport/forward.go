@@ -5,12 +5,17 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"time"
 )
 
 // DialTCP opens a TCP connection to addr as seen from the node
 // (direct-tcpip through the SSH connection), e.g. "127.0.0.1:9763".
 func (c *Client) DialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	start := time.Now()
 	conn, err := c.conn.DialContext(ctx, "tcp", addr)
+	if c.cfg.Trace != nil {
+		c.cfg.trace(TraceEvent{Kind: TraceForward, Addr: addr, User: c.s.user, Err: err, Took: time.Since(start)})
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, c.connErr("forward to "+addr, ctx.Err())

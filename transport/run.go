@@ -47,7 +47,21 @@ func (c *Client) Run(ctx context.Context, cmd string, opts RunOptions) (*Result,
 	return c.run(ctx, cmd, stdin, opts)
 }
 
+// run runs cmd on a session and tells Config.Trace how it ended.
 func (c *Client) run(ctx context.Context, cmd string, stdin io.Reader, opts RunOptions) (*Result, error) {
+	start := time.Now()
+	res, err := c.runSession(ctx, cmd, stdin, opts)
+	if c.cfg.Trace != nil {
+		ev := TraceEvent{Kind: TraceRun, Addr: c.s.addr(), User: c.s.user, Command: cmd, ExitCode: -1, Err: err, Took: time.Since(start)}
+		if res != nil {
+			ev.ExitCode, ev.Stdout, ev.Stderr = res.ExitCode, res.Stdout, res.Stderr
+		}
+		c.cfg.trace(ev)
+	}
+	return res, err
+}
+
+func (c *Client) runSession(ctx context.Context, cmd string, stdin io.Reader, opts RunOptions) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("transport: %s: %w", c.cfg.Node, err)
 	}

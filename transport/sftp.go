@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pkg/sftp"
 )
@@ -116,6 +117,16 @@ func (c *Client) RemoteSHA256(ctx context.Context, path string) (string, error) 
 // then renamed over remote. When remote already has the same sha256 nothing
 // is sent and Skipped is set.
 func (c *Client) Upload(ctx context.Context, local, remote string, opts UploadOptions) (UploadResult, error) {
+	start := time.Now()
+	res, err := c.upload(ctx, local, remote, opts)
+	if c.cfg.Trace != nil {
+		c.cfg.trace(TraceEvent{Kind: TraceUpload, Addr: c.s.addr(), User: c.s.user, Command: local + " -> " + remote,
+			Bytes: res.Bytes, Skipped: res.Skipped, Err: err, Took: time.Since(start)})
+	}
+	return res, err
+}
+
+func (c *Client) upload(ctx context.Context, local, remote string, opts UploadOptions) (UploadResult, error) {
 	res := UploadResult{SHA256: strings.ToLower(opts.SHA256)}
 	f, err := os.Open(local)
 	if err != nil {

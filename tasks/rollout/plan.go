@@ -268,8 +268,7 @@ func Make(o *Options, probed []NodePlan) *Plan {
 		for _, s := range w.Skipped {
 			switch s.Action {
 			case ActionSkip:
-				p.Summary.UpToDate++
-				p.Warnings = append(p.Warnings, fmt.Sprintf("%s is already at level %d: skipped", s.Node, s.Facts.UpdateLevel))
+				p.Summary.UpToDate++ // said by the plan's summary, not a warning
 				if s.Down != "" {
 					p.Warnings = append(p.Warnings, fmt.Sprintf("%s is up to date but out of service (%s): it counts against max_unavailable", s.Node, s.Down))
 				}

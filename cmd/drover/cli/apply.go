@@ -75,10 +75,14 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 	// Anything knowable up front (unreachable, locked, preflight, capacity)
 	// refuses the whole run before any node is touched.
 	if err := p.Refusal(); err != nil {
+		cl.dials.writeHints(e.stderr)
 		return err
 	}
 	if p.Summary.Update == 0 {
-		fmt.Fprintln(e.stderr, "nothing to do: every selected node is up to date")
+		if g.json { // one event that says so, so that stdout is never empty on success
+			redactSink(cl.inv, jsonSink(e.stdout)).Emit(tasks.Event{Type: tasks.EventRunFinished, Run: run, Message: nothingToDo})
+		}
+		fmt.Fprintln(e.stderr, nothingToDo)
 		return nil
 	}
 	if saved == nil && !g.yes {
@@ -122,6 +126,8 @@ func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
 	}
 	return nil
 }
+
+const nothingToDo = "nothing to do: every selected node is up to date"
 
 // secondInterrupt waits for the first interrupt (soft is cancelled), says
 // what happens now, and cancels hard on the second.

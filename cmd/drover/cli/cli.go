@@ -30,6 +30,13 @@ type env struct {
 	// inv is the inventory the command loaded, if any: its Redact hides
 	// env() values and secrets in the error drover ends with.
 	inv *inventory.Inventory
+	// verbosity is 1 for -v (connections and commands on stderr), 2 for
+	// -vv (and the commands' output); see trace.go.
+	verbosity int
+	traceMu   sync.Mutex
+	// helpFor is the command ("drover status") whose --help a usage error
+	// points at; see suggest.go.
+	helpFor string
 }
 
 func (e *env) isTerminal(w io.Writer) bool {
@@ -58,7 +65,7 @@ func (e *env) run(ctx context.Context, args []string) int {
 			fmt.Fprintf(e.stderr, "hint: %s\n", e.inv.Redact(hint))
 		}
 		if code == ExitUsage && isUsage(err) {
-			fmt.Fprintln(e.stderr, "Run 'drover --help' for usage.")
+			fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", e.helpPath())
 		}
 	}
 	return code
@@ -85,7 +92,7 @@ func (e *env) newApp() *cli.App {
 		Flags:           globalFlags(),
 		HideVersion:     true,
 		ExitErrHandler:  func(*cli.Context, error) {},
-		OnUsageError:    onUsageError,
+		OnUsageError:    e.onUsageError,
 		CommandNotFound: nil,
 		Commands: []*cli.Command{
 			e.newValidateCommand(),
@@ -101,25 +108,23 @@ func (e *env) newApp() *cli.App {
 			e.newRunsCommand(),
 			e.newLabCommand(),
 			e.newVersionCommand(),
+			e.newCompletionCommand(),
+			e.newCompleteCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
-				return usageErrorf("unknown command %q", c.Args().First())
+				return e.unknownCommand("drover", c.Args().First(), c.App.Commands)
 			}
 			cli.ShowAppHelp(c)
 			return &silentError{ExitUsage}
 		},
 	}
 	for _, cmd := range app.Commands {
-		cmd.OnUsageError = onUsageError
-		cmd.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodesHelp
+		e.remember(cmd)
+		setHelp(cmd, cmd.Name)
 	}
-	app.CustomAppHelpTemplate = cli.AppHelpTemplate + "\n" + exitCodesHelp
+	app.CustomAppHelpTemplate = cli.AppHelpTemplate + examplesHelp("") + "\n" + exitCodesHelp
 	return app
-}
-
-func onUsageError(_ *cli.Context, err error, _ bool) error {
-	return usageErrorf("%v", err)
 }
 
 func globalFlags() []cli.Flag {
@@ -130,19 +135,20 @@ func globalFlags() []cli.Flag {
 		&cli.IntFlag{Name: "parallel", Value: 64, Usage: "most SSH connections at once"},
 		&cli.BoolFlag{Name: "yes", Usage: "(apply, recover) do not ask for confirmation"},
 		&cli.BoolFlag{Name: "no-color", Usage: "never colour the output (also NO_COLOR)"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log more detail to stderr"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every SSH connection and remote command to stderr (-vv: and their output)"},
+		&cli.BoolFlag{Name: "vv", Hidden: true, Usage: "-v, and the remote commands' output"},
 	}
 	return flags
 }
 
 var valueFlags = map[string]bool{"-i": true, "--inventory": true, "-l": true, "--limit": true, "--parallel": true}
-var boolFlags = map[string]bool{"--json": true, "--yes": true, "--no-color": true, "-v": true, "--verbose": true}
+var boolFlags = map[string]bool{"--json": true, "--yes": true, "--no-color": true, "-v": true, "--verbose": true, "-vv": true, "--vv": true}
 
 // hoistGlobals moves global options found after the command name to before
 // it, so that "drover inventory -l gw-1" works like "drover -l gw-1
 // inventory". Nothing after a "--" is touched.
 func hoistGlobals(args []string) []string {
-	if len(args) < 2 {
+	if len(args) < 2 || args[1] == completeCommand { // the completion scripts' words stay as typed
 		return args
 	}
 	var globals, rest []string
@@ -187,7 +193,13 @@ func (e *env) globals(c *cli.Context) (globals, error) {
 		json:      c.Bool("json"),
 		parallel:  c.Int("parallel"),
 		yes:       c.Bool("yes"),
-		verbose:   c.Bool("verbose"),
+		verbose:   c.Bool("verbose") || c.Bool("vv"),
+	}
+	switch {
+	case c.Bool("vv"):
+		e.verbosity = 2
+	case g.verbose:
+		e.verbosity = 1
 	}
 	if g.inventory == "" {
 		g.inventory = "drover.hcl"

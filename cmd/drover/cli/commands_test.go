@@ -184,9 +184,9 @@ func TestInventoryFromEnvironment(t *testing.T) {
 
 func TestVersionAndHelp(t *testing.T) {
 	r := run(t, "version")
-	want := fmt.Sprintf("drover %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	if r.code != ExitOK || r.stdout != want {
-		t.Errorf("version: %s, want stdout %q", r, want)
+	if r.code != ExitOK || !strings.HasPrefix(r.stdout, "drover "+Version+"\n") || !strings.Contains(r.stdout, runtime.Version()) ||
+		!strings.Contains(r.stdout, "commit:") {
+		t.Errorf("version: %s", r)
 	}
 	for _, args := range [][]string{{"--help"}, {"validate", "--help"}} {
 		r := run(t, args...)

@@ -78,6 +78,9 @@ func (e *env) runFacts(ctx context.Context, g globals, status bool) error {
 			bad++
 			if !g.json && cl.dials.hostKey(f.Node) == nil { // refused host keys are told below, with their fix
 				fmt.Fprintf(e.stderr, "%s: %s\n", f.Node, f.Error)
+				if h := cl.dials.hint(f.Node); h != "" {
+					fmt.Fprintf(e.stderr, "  hint: %s\n", cl.inv.Redact(h))
+				}
 			}
 		}
 	}
@@ -124,6 +127,9 @@ func lockText(l *tasks.Lock) string {
 	}
 	if l.Pending {
 		return "(being taken)"
+	}
+	if l.Owner != "" {
+		return l.ID + " (" + l.Owner + ")"
 	}
 	return l.ID
 }

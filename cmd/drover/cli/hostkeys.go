@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,36 @@ func (d *dialFailures) hostKey(node string) *transport.HostKeyError {
 		return hk
 	}
 	return nil
+}
+
+// hint returns the fix of a node's dial failure (refused, unresolvable,
+// silent, keys refused), or "".
+func (d *dialFailures) hint(node string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.byNode[node]; err != nil {
+		return hintOf(err)
+	}
+	return ""
+}
+
+// writeHints prints, on w, the hint of every node whose connection failed
+// for a reason other than its host key (those are told with their fix).
+func (d *dialFailures) writeHints(w io.Writer) {
+	d.mu.Lock()
+	var nodes []string
+	for n := range d.byNode {
+		nodes = append(nodes, n)
+	}
+	d.mu.Unlock()
+	sort.Strings(nodes)
+	for _, n := range nodes {
+		if d.hostKey(n) == nil {
+			if h := d.hint(n); h != "" {
+				fmt.Fprintf(w, "hint: %s: %s\n", n, h)
+			}
+		}
+	}
 }
 
 // refusal is nil, or the error (exit 3) naming every node whose host key

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -32,20 +33,27 @@ func (e *env) newLabCommand() *cli.Command {
 			"key, a known_hosts file with the nodes' keys, and an updated pack one level higher. Nothing is\n" +
 			"installed and no root is needed. The lab runs until `lab down`, which stops every server and\n" +
 			"SSH listener the lab started, and nothing else. `lab up` on a lab that is down starts it again.",
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return e.unknownCommand("drover lab", c.Args().First(), c.Command.Subcommands)
+			}
+			cli.ShowSubcommandHelp(c)
+			return &silentError{ExitUsage}
+		},
 		Subcommands: []*cli.Command{
 			{
 				Name:  "up",
 				Usage: "create (or restart) a lab and start it",
 				Flags: []cli.Flag{dirFlag, &cli.StringFlag{Name: "nodes", Value: "cp=2,tm=2,gw=2", Usage: "the nodes per profile: cp, tm, km, gw"}},
 				Action: func(c *cli.Context) error {
-					return e.runLabUp(c.Context, c.String("dir"), c.String("nodes"))
+					return e.runLabUp(c.Context, c.String("dir"), c.String("nodes"), c.Bool("json"))
 				},
 			},
 			{
 				Name:   "down",
 				Usage:  "stop a lab's SSH servers and simulated API Manager servers",
 				Flags:  []cli.Flag{dirFlag},
-				Action: func(c *cli.Context) error { return e.runLabDown(c.String("dir")) },
+				Action: func(c *cli.Context) error { return e.runLabDown(c.String("dir"), c.Bool("json")) },
 			},
 			{
 				Name: "serve", Hidden: true, Flags: []cli.Flag{dirFlag},
@@ -66,7 +74,7 @@ func (e *env) newLabCommand() *cli.Command {
 
 func labPIDFile(dir string) string { return filepath.Join(dir, "lab.pid") }
 
-func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string) error {
+func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string, jsonOut bool) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -106,6 +114,9 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string) error {
 	defer cancel()
 	if err := l.StartProducts(sctx); err != nil {
 		return fmt.Errorf("%w; take the lab down with: drover lab down --dir %s", err, dir)
+	}
+	if jsonOut { // the lab's manifest (lab.json): dir, inventory, keys, pack, nodes
+		return json.NewEncoder(e.stdout).Encode(l)
 	}
 	rel, _ := filepath.Rel(mustWD(), l.Inventory)
 	if rel == "" || strings.HasPrefix(rel, "..") {
@@ -206,7 +217,7 @@ func labDaemon(dir string) int {
 	return pid
 }
 
-func (e *env) runLabDown(dir string) error {
+func (e *env) runLabDown(dir string, jsonOut bool) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -228,6 +239,12 @@ func (e *env) runLabDown(dir string) error {
 	// Whatever the daemon left (or a daemon that was killed) is stopped too.
 	l.StopProducts()
 	os.Remove(labPIDFile(dir))
+	if jsonOut {
+		return json.NewEncoder(e.stdout).Encode(struct {
+			Dir     string `json:"dir"`
+			Stopped int    `json:"stopped"`
+		}{dir, len(l.Nodes)})
+	}
 	fmt.Fprintf(e.stdout, "lab down: %d nodes stopped; the files stay in %s (remove the folder to start afresh)\n", len(l.Nodes), dir)
 	return nil
 }

@@ -62,6 +62,7 @@ func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) 
 		return cl.dials.refusal()
 	}
 	renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout), compact)
+	cl.dials.writeHints(e.stderr)
 	if err := cl.dials.refusal(); err != nil {
 		return err
 	}
@@ -142,8 +143,16 @@ func renderPlan(w io.Writer, p *rollout.Plan, color, compact bool) {
 				renderNodePlan(w, p, n, compact)
 			}
 		}
+		var upToDate []rollout.NodePlan
 		for _, s := range wv.Skipped {
+			if s.Action == rollout.ActionSkip {
+				upToDate = append(upToDate, s)
+				continue
+			}
 			fmt.Fprintf(w, "  %s: not updated (%s: %s)\n", s.Node, s.Action, s.Reason)
+		}
+		if len(upToDate) > 0 { // one line for the nodes with nothing to do
+			fmt.Fprintf(w, "  Up to date: %s\n", rollout.NodeNames(upToDate))
 		}
 		for _, s := range wv.Outside {
 			state := "serving"

@@ -116,7 +116,11 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 	if err := rollout.CheckCapacity(ctx, cl.options(g, run, pack, nil), n); err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stdout, cl.inv.Redact(what))
+	if g.json { // stdout is JSON lines only: what will happen is the run_started event
+		sink.Emit(tasks.Event{Type: tasks.EventRunStarted, Run: run, Node: n.Name, Profile: n.Profile, Message: what})
+	} else {
+		fmt.Fprintln(e.stdout, cl.inv.Redact(what))
+	}
 	if !g.yes {
 		ok, err := e.confirm(ctx, "Go ahead?")
 		if err != nil {
@@ -130,6 +134,13 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 		err = j.Rollback(ctx)
 	} else {
 		err = j.Apply(ctx, cl.inv.Rollout.AutoRollback)
+	}
+	if g.json {
+		ev := tasks.Event{Type: tasks.EventRunFinished, Run: run, Node: n.Name, Message: n.Name + " recovered", ElapsedMS: time.Since(lk.Since).Milliseconds()}
+		if err != nil {
+			ev.Message, ev.Error = n.Name+" not recovered", err.Error()
+		}
+		sink.Emit(ev)
 	}
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ func (e *env) nodeConfig(n *inventory.Node) transport.Config {
 	cfg := rollout.NodeConfig(n)
 	cfg.SSHConfigPath = e.getenv("DROVER_SSH_CONFIG")
 	cfg.Passphrase = e.askPassphrase
+	cfg.Trace = e.tracer()
 	if pw := e.getenv("DROVER_SUDO_PASSWORD"); pw != "" {
 		cfg.SudoPassword = func() ([]byte, error) { return []byte(pw), nil }
 	}

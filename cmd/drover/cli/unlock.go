@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -67,12 +68,21 @@ func (e *env) runUnlock(ctx context.Context, g globals, id string) error {
 	}
 	eg.Wait()
 	sort.Strings(removed)
+	if g.json {
+		json.NewEncoder(e.stdout).Encode(struct {
+			Lock    string   `json:"lock"`
+			Removed []string `json:"removed"` // the nodes the lock was removed from
+		}{id, append([]string{}, removed...)})
+	}
 	for _, n := range removed {
-		fmt.Fprintf(e.stdout, "%s: lock %s removed\n", n, id)
+		if !g.json {
+			fmt.Fprintf(e.stdout, "%s: lock %s removed\n", n, id)
+		}
 	}
 	for _, f := range failed {
 		fmt.Fprintln(e.stderr, f)
 	}
+	cl.dials.writeHints(e.stderr)
 	if err := cl.dials.refusal(); err != nil {
 		return err
 	}
