@@ -73,6 +73,21 @@ var examples = map[string][]string{
 		"drover lab down --dir /tmp/lab",
 		"drover lab down --json",
 	},
+	"history": {
+		"drover history",
+		"drover history gw-1 --last 0",
+		"drover history -l profile:gateway-worker --json",
+	},
+	"runs": {
+		"drover runs",
+		"drover runs show 20261130T180744",
+		"drover runs --json",
+	},
+	"runs show": {
+		"drover runs show 20261130T180744-baa136",
+		"drover runs show .drover/runs/20261130T180744-baa136.json --width 160",
+		"drover runs show 20261130 --limit 'gw-*' --json",
+	},
 	"completion": {
 		"source <(drover completion bash)",
 		"drover completion zsh > \"${fpath[1]}/_drover\"",

@@ -28,11 +28,7 @@ func (e *env) newHistoryCommand() *cli.Command {
 			"every step with its duration, including rollbacks and hooks run outside the step sequence.\n" +
 			"A run that never finished is shown as interrupted at the step it was in. NODE arguments\n" +
 			"(names, globs or profile:NAME) narrow the selection like --limit. Only the newest --last runs\n" +
-			"of each node are shown (default 10; 0 shows all). --json prints an array, one object per node.\n\n" +
-			"EXAMPLES:\n" +
-			"   drover history                      # every node, its last 10 runs\n" +
-			"   drover history gw-1 --last 0        # everything gw-1's journal holds\n" +
-			"   drover history -l profile:gateway-worker --json\n",
+			"of each node are shown (default 10; 0 shows all). --json prints an array, one object per node.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "last", Value: defaultHistoryRuns, Usage: "show the newest `N` runs of each node (0: all)"},
 		},

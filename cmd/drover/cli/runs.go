@@ -25,11 +25,7 @@ func (e *env) newRunsCommand() *cli.Command {
 		ArgsUsage: "[show ID]",
 		Description: "Every apply writes a run record to .drover/runs/<run>.json beside the inventory. runs lists\n" +
 			"them, newest first: when, how long, how many nodes and how they ended. `runs show ID` draws one\n" +
-			"run as a per-node timeline (see `drover runs show --help`). Reads only files on the controller.\n\n" +
-			"EXAMPLES:\n" +
-			"   drover runs\n" +
-			"   drover runs show 20261130T180744        # a unique prefix of the run id is enough\n" +
-			"   drover runs --json | jq '.[0].run'\n",
+			"run as a per-node timeline (see `drover runs show --help`). Reads only files on the controller.",
 		Subcommands: []*cli.Command{e.newRunsShowCommand()},
 		Action: func(c *cli.Context) error {
 			g, err := e.globals(c)
@@ -46,22 +42,16 @@ func (e *env) newRunsCommand() *cli.Command {
 
 func (e *env) newRunsShowCommand() *cli.Command {
 	return &cli.Command{
-		OnUsageError:       onUsageError,
-		CustomHelpTemplate: cli.CommandHelpTemplate + "\n" + exitCodesHelp,
-		Name:               "show",
-		Usage:              "draw one run as a per-node timeline, with wall time, downtime and time per wave",
-		ArgsUsage:          "ID",
+		Name:      "show",
+		Usage:     "draw one run as a per-node timeline, with wall time, downtime and time per wave",
+		ArgsUsage: "ID",
 		Description: "One row per node, the steps drawn on a shared time axis (each step a letter, see the\n" +
 			"legend) and the downtime, from the start of the stop to the end of the health gate (or of the\n" +
 			"rollback), highlighted: red with colour, '#' without (--no-color, NO_COLOR, or not a\n" +
 			"terminal). The chart fits the terminal's width; when stdout is not a terminal, $COLUMNS or 100\n" +
 			"columns (--width overrides). Then the totals: wall time, mean and worst downtime, time per\n" +
 			"wave. ID is a run id, a unique prefix of one, or the path of a run record. --limit narrows the\n" +
-			"rows (names, globs, profile:NAME). --json prints the same data as one document.\n\n" +
-			"EXAMPLES:\n" +
-			"   drover runs show 20261130T180744-baa136\n" +
-			"   drover runs show .drover/runs/20261130T180744-baa136.json --width 160\n" +
-			"   drover runs show 20261130 --limit 'gw-*' --json\n",
+			"rows (names, globs, profile:NAME). --json prints the same data as one document.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "width", Usage: "draw the chart in `N` columns"},
 		},
