@@ -164,16 +164,14 @@ func (b *builder) update() {
 				*raw.Strategy, didYouMean(*raw.Strategy, []string{SideBySide, InPlace}))
 		}
 	}
+	if blk != nil {
+		u.Range = blk.DefRange.Ptr()
+	}
+	// A missing pack is not an error here: only the commands that roll an
+	// update need one, and they say so (the pack's existence too).
 	if raw.Pack != nil && *raw.Pack != "" {
 		u.Pack = b.loader.expandPath(b.dirOf(blk), *raw.Pack)
-	}
-	if u.Strategy == SideBySide && u.Pack == "" {
-		rng := b.clusterBlock.DefRange
-		if blk != nil {
-			rng = blk.DefRange
-		}
-		b.errorf(&rng, "Missing update pack",
-			"The side-by-side strategy pushes an updated product zip to every node. Add it to the update block, for example:\n\nupdate {\n  pack = \"packs/wso2am-%s-u12.zip\"\n}", b.inv.Cluster.Version)
+		u.PackRange = attrRange(blk.Body, "pack")
 	}
 	if raw.SHA256 != nil && *raw.SHA256 != "" {
 		sum := strings.TrimPrefix(*raw.SHA256, "sha256:")

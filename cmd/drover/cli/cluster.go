@@ -26,7 +26,14 @@ type cluster struct {
 
 // openCluster loads the inventory and prepares (lazy) connections.
 func (e *env) openCluster(g globals) (*cluster, error) {
-	inv, nodes, err := e.selectNodes(g)
+	return e.openClusterFor(g, "")
+}
+
+// openClusterFor is openCluster for a command that rolls an update (cmd:
+// "plan", "apply", "recover --resume"): the inventory needs an update block
+// and a pack that exists, else exit 2 with a diagnostic naming cmd.
+func (e *env) openClusterFor(g globals, cmd string) (*cluster, error) {
+	inv, nodes, err := e.selectNodesFor(g, cmd)
 	if err != nil {
 		return nil, err
 	}

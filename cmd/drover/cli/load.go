@@ -10,9 +10,19 @@ import (
 // loadInventory loads the inventory and prints its diagnostics to stderr.
 // An invalid inventory is exit 2; warnings are shown and loading goes on.
 func (e *env) loadInventory(g globals) (*inventory.Inventory, error) {
+	return e.loadInventoryFor(g, "")
+}
+
+// loadInventoryFor is loadInventory for a command that rolls an update
+// (cmd: "plan", "apply", "recover --resume"): the inventory must also have
+// an update block and a pack that exists. cmd "" needs neither.
+func (e *env) loadInventoryFor(g globals, cmd string) (*inventory.Inventory, error) {
 	l := inventory.NewLoader()
 	l.Getenv = e.getenv
 	inv, diags := l.Load(g.inventory)
+	if cmd != "" && inv != nil && !diags.HasErrors() {
+		diags = append(diags, updateDiags(inv, cmd)...)
+	}
 	if len(diags) > 0 {
 		l.WriteDiagnostics(e.stderr, diags, g.color, 100)
 	}
@@ -25,7 +35,13 @@ func (e *env) loadInventory(g globals) (*inventory.Inventory, error) {
 
 // selectNodes loads the inventory and applies --limit.
 func (e *env) selectNodes(g globals) (*inventory.Inventory, []*inventory.Node, error) {
-	inv, err := e.loadInventory(g)
+	return e.selectNodesFor(g, "")
+}
+
+// selectNodesFor is selectNodes for a command that rolls an update (see
+// loadInventoryFor).
+func (e *env) selectNodesFor(g globals, cmd string) (*inventory.Inventory, []*inventory.Node, error) {
+	inv, err := e.loadInventoryFor(g, cmd)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -38,7 +38,7 @@ func (e *env) newPlanCommand() *cli.Command {
 }
 
 func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) error {
-	cl, err := e.openCluster(g)
+	cl, err := e.openClusterFor(g, "plan")
 	if err != nil {
 		return err
 	}
