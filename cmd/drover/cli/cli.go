@@ -30,6 +30,10 @@ type env struct {
 	// inv is the inventory the command loaded, if any: its Redact hides
 	// env() values and secrets in the error drover ends with.
 	inv *inventory.Inventory
+	// needsUpdate names the command that rolls an update ("plan", "apply",
+	// "recover --resume"), whose inventory needs an update block and a pack;
+	// "" for every other command.
+	needsUpdate string
 }
 
 func (e *env) isTerminal(w io.Writer) bool {

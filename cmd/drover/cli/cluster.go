@@ -26,14 +26,7 @@ type cluster struct {
 
 // openCluster loads the inventory and prepares (lazy) connections.
 func (e *env) openCluster(g globals) (*cluster, error) {
-	return e.openClusterFor(g, "")
-}
-
-// openClusterFor is openCluster for a command that rolls an update (cmd:
-// "plan", "apply", "recover --resume"): the inventory needs an update block
-// and a pack that exists, else exit 2 with a diagnostic naming cmd.
-func (e *env) openClusterFor(g globals, cmd string) (*cluster, error) {
-	inv, nodes, err := e.selectNodesFor(g, cmd)
+	inv, nodes, err := e.selectNodes(g)
 	if err != nil {
 		return nil, err
 	}
@@ -47,6 +40,15 @@ func (e *env) openClusterFor(g globals, cmd string) (*cluster, error) {
 		return c, nil
 	}
 	return &cluster{inv: inv, nodes: nodes, conns: rollout.NewConns(dial), dials: dials}, nil
+}
+
+// openClusterFor is openCluster for a command that rolls an update (cmd:
+// "plan", "apply", "recover --resume"): the inventory needs an update block
+// and a pack that exists, else exit 2 with a diagnostic naming cmd. Every
+// other command works without them.
+func (e *env) openClusterFor(g globals, cmd string) (*cluster, error) {
+	e.needsUpdate = cmd
+	return e.openCluster(g)
 }
 
 func (c *cluster) close() { c.conns.Close() }

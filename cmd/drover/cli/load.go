@@ -9,19 +9,14 @@ import (
 
 // loadInventory loads the inventory and prints its diagnostics to stderr.
 // An invalid inventory is exit 2; warnings are shown and loading goes on.
+// For a command that rolls an update (e.needsUpdate, set by openClusterFor)
+// the inventory must also have an update block and a pack that exists.
 func (e *env) loadInventory(g globals) (*inventory.Inventory, error) {
-	return e.loadInventoryFor(g, "")
-}
-
-// loadInventoryFor is loadInventory for a command that rolls an update
-// (cmd: "plan", "apply", "recover --resume"): the inventory must also have
-// an update block and a pack that exists. cmd "" needs neither.
-func (e *env) loadInventoryFor(g globals, cmd string) (*inventory.Inventory, error) {
 	l := inventory.NewLoader()
 	l.Getenv = e.getenv
 	inv, diags := l.Load(g.inventory)
-	if cmd != "" && inv != nil && !diags.HasErrors() {
-		diags = append(diags, updateDiags(inv, cmd)...)
+	if e.needsUpdate != "" && inv != nil && !diags.HasErrors() {
+		diags = append(diags, updateDiags(inv, e.needsUpdate)...)
 	}
 	if len(diags) > 0 {
 		l.WriteDiagnostics(e.stderr, diags, g.color, 100)
@@ -35,13 +30,7 @@ func (e *env) loadInventoryFor(g globals, cmd string) (*inventory.Inventory, err
 
 // selectNodes loads the inventory and applies --limit.
 func (e *env) selectNodes(g globals) (*inventory.Inventory, []*inventory.Node, error) {
-	return e.selectNodesFor(g, "")
-}
-
-// selectNodesFor is selectNodes for a command that rolls an update (see
-// loadInventoryFor).
-func (e *env) selectNodesFor(g globals, cmd string) (*inventory.Inventory, []*inventory.Node, error) {
-	inv, err := e.loadInventoryFor(g, cmd)
+	inv, err := e.loadInventory(g)
 	if err != nil {
 		return nil, nil, err
 	}
