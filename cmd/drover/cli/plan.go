@@ -51,7 +51,7 @@ func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) 
 		if err := writePlanFile(out, p); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "plan written to %s; apply it with: drover apply %s\n", out, out)
+		fmt.Fprintf(e.stderr, "plan written to %s; apply it with: %s apply %s\n", out, e.program(), out)
 	}
 	if g.json {
 		enc := json.NewEncoder(e.stdout)
