@@ -16,7 +16,7 @@ import (
 var updateBlock = regexp.MustCompile(`(?s)\nupdate \{.*?\n\}\n`)
 
 // rewriteUpdate replaces the lab inventory's update block with repl ("":
-// none) and returns the line of the cluster block and of repl's first line.
+// none).
 func rewriteUpdate(t *testing.T, path, repl string) {
 	t.Helper()
 	b, err := os.ReadFile(path)
