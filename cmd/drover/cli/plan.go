@@ -84,6 +84,7 @@ func (e *env) makePlan(ctx context.Context, g globals, cl *cluster, run string) 
 	}
 	p := rollout.Make(o, probed)
 	redactPlan(cl.inv, p)
+	namePlan(e.program(), p)
 	return p, pack, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/drover-sh/drover/tasks/rollout"
 )
 
 // programName is how hints name drover, so that a command a hint prints can
@@ -43,4 +45,26 @@ func (e *env) program() string {
 		return "drover"
 	}
 	return e.prog
+}
+
+// namePlan rewrites the hints in a plan's warnings and node reasons (a
+// lock's "drover unlock ID --force") to name the program as prog.
+func namePlan(prog string, p *rollout.Plan) {
+	if p == nil || prog == "drover" {
+		return
+	}
+	for i, w := range p.Warnings {
+		p.Warnings[i] = namedAs(prog, w)
+	}
+	for w := range p.Waves {
+		wv := &p.Waves[w]
+		for b := range wv.Batches {
+			for i := range wv.Batches[b].Nodes {
+				wv.Batches[b].Nodes[i].Reason = namedAs(prog, wv.Batches[b].Nodes[i].Reason)
+			}
+		}
+		for i := range wv.Skipped {
+			wv.Skipped[i].Reason = namedAs(prog, wv.Skipped[i].Reason)
+		}
+	}
 }

@@ -3,8 +3,16 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/drover-sh/drover/tasks"
+	"github.com/drover-sh/drover/tasks/apim/lab"
+	"github.com/drover-sh/drover/tasks/apim/lab/labtest"
 )
 
 func TestProgramName(t *testing.T) {
@@ -46,5 +54,25 @@ func TestHintsNameTheProgram(t *testing.T) {
 	}
 	if got := namedAs("drover", "drover unlock X"); got != "drover unlock X" {
 		t.Errorf("namedAs(drover) changed the text: %q", got)
+	}
+}
+
+// TestPlanHintsNameTheProgram: the plan's warnings (here, a lock left by a
+// dead run) carry their fix naming drover as invoked.
+func TestPlanHintsNameTheProgram(t *testing.T) {
+	nodes, _ := lab.ParseNodes("gw=1")
+	l := labtest.New(t, lab.Spec{Nodes: nodes})
+	t.Setenv("DROVER_INVENTORY", l.Inventory)
+	gw := l.Nodes[0]
+	state := filepath.Join(filepath.Dir(gw.Home), ".drover", filepath.Base(gw.Home))
+	dead := tasks.Lock{ID: "20261123T160047-baa136", Owner: "ops@old pid 1", Since: time.Now(), Expires: time.Now().Add(time.Hour)}
+	b, _ := json.Marshal(dead)
+	os.MkdirAll(filepath.Join(state, "lock"), 0o755)
+	os.WriteFile(filepath.Join(state, "lock", "owner.json"), b, 0o644)
+	var out, errOut bytes.Buffer
+	Run(context.Background(), []string{"bin/drover", "plan"}, strings.NewReader(""), &out, &errOut)
+	all := out.String() + errOut.String()
+	if !strings.Contains(all, "bin/drover unlock "+dead.ID+" --force") || strings.Contains(all, " drover unlock") {
+		t.Errorf("bin/drover plan with a lock held: want the fix as \"bin/drover unlock %s --force\"\n%s", dead.ID, all)
 	}
 }
