@@ -3,8 +3,6 @@
 GO       ?= go
 BIN      := bin/drover
 PKGS     := ./...
-# staticcheck is pinned and run through `go run`, so nothing has to be installed by hand.
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build test test-short bench lint fmt demo clean
 
@@ -27,10 +25,13 @@ test-short:
 bench:
 	GO=$(GO) sh transport/sshdtest/bench.sh
 
+## lint: gofmt, go vet, staticcheck and a tidy go.mod. staticcheck is a tool dependency in
+## go.mod (`go get -tool`), pinned there and run with `go tool`: nothing to install by hand.
 lint:
 	@out=$$(gofmt -l cmd inventory transport tasks examples 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
-	$(GO) run $(STATICCHECK) $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
+	$(GO) mod tidy -diff
 
 fmt:
 	gofmt -w cmd inventory transport tasks examples

@@ -201,6 +201,7 @@ func (b *builder) cluster() bool {
 	}
 	c := &b.inv.Cluster
 	c.Name = blk.Labels[0]
+	c.Range = blk.DefRange
 	if !nodeNameRe.MatchString(c.Name) {
 		b.errorf(blk.LabelRanges[0].Ptr(), "Invalid cluster name",
 			"Cluster name %q must start with a letter or digit and hold only letters, digits, '.', '_' and '-' (it names the cluster in locks, journals and plans), for example \"apim-prod\".", c.Name)

@@ -45,6 +45,8 @@ type Cluster struct {
 	Version Version
 	Home    string
 	Vars    map[string]string
+	// Range is where the cluster block is declared (its type and label).
+	Range hcl.Range
 }
 
 // SSH holds how to reach a node. Zero values mean "not set": later layers
@@ -74,6 +76,11 @@ type Update struct {
 	SHA256 string
 	// Level is the target update level (in-place), 0 when unset.
 	Level int
+	// Range is where the update block is declared; nil when the inventory
+	// has none (commands that do not roll an update need none).
+	Range *hcl.Range
+	// PackRange is the pack attribute's value; nil when pack is unset.
+	PackRange *hcl.Range
 }
 
 // Rollout is the rollout block with defaults applied.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/drover-sh/drover/transport"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
@@ -181,7 +182,7 @@ func (b *builder) node(blk *hcl.Block, dir string, index int) *Node {
 
 // sshDefaults resolves the ssh block over the built-in defaults, once.
 func (b *builder) sshDefaults() {
-	b.sshBase = SSH{HostKeyPolicy: HostKeyStrict, ConnectTimeout: DefaultConnectTimeout}
+	b.sshBase = SSH{HostKeyPolicy: transport.PolicyStrict, ConnectTimeout: transport.DefaultConnectTimeout}
 	if b.sshRaw != nil {
 		b.sshBase = b.resolveSSH(b.sshBase, b.sshRaw.v, b.sshBlock.Body, b.sshRaw.dir)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/drover-sh/drover/transport"
 )
 
 func TestInterpolation(t *testing.T) {
@@ -181,8 +183,8 @@ node "b" {
 }
 `, nil)
 	a, b := inv.Node("a").SSH, inv.Node("b").SSH
-	wantA := SSH{User: "wso2", Port: 2200, Jump: []string{"ops@bastion:22"}, Become: "sudo", HostKeyPolicy: HostKeyAcceptNew, ConnectTimeout: 5 * time.Second}
-	wantB := SSH{User: "admin", Port: 22, Jump: []string{}, Become: "", HostKeyPolicy: HostKeyStrict, ConnectTimeout: time.Minute}
+	wantA := SSH{User: "wso2", Port: 2200, Jump: []string{"ops@bastion:22"}, Become: "sudo", HostKeyPolicy: transport.PolicyAcceptNew, ConnectTimeout: 5 * time.Second}
+	wantB := SSH{User: "admin", Port: 22, Jump: []string{}, Become: "", HostKeyPolicy: transport.PolicyStrict, ConnectTimeout: time.Minute}
 	check := func(name string, got, want SSH) {
 		if got.User != want.User || got.Port != want.Port || !slices.Equal(got.Jump, want.Jump) || len(got.Jump) != len(want.Jump) ||
 			got.Become != want.Become || got.HostKeyPolicy != want.HostKeyPolicy || got.ConnectTimeout != want.ConnectTimeout {
@@ -202,47 +204,11 @@ node "c" {
 }
 `, nil)
 	c := plain.Node("c")
-	if c.SSH.HostKeyPolicy != HostKeyStrict || c.SSH.ConnectTimeout != DefaultConnectTimeout || c.SSH.Port != 0 {
+	if c.SSH.HostKeyPolicy != transport.PolicyStrict || c.SSH.ConnectTimeout != transport.DefaultConnectTimeout || c.SSH.Port != 0 {
 		t.Errorf("defaults without ssh block = %+v", c.SSH)
 	}
 	if c.Address() != "[fd00::1]:22" {
 		t.Errorf("Address = %q, want [fd00::1]:22", c.Address())
-	}
-}
-
-func TestParseJump(t *testing.T) {
-	tests := []struct {
-		in         string
-		user, host string
-		port       int
-		err        bool
-	}{
-		{"bastion", "", "bastion", 0, false},
-		{"bastion:2222", "", "bastion", 2222, false},
-		{"ops@bastion", "ops", "bastion", 0, false},
-		{"ops@bastion.example.com:22", "ops", "bastion.example.com", 22, false},
-		{"ops@[2001:db8::1]:22", "ops", "2001:db8::1", 22, false},
-		{"[2001:db8::1]", "", "2001:db8::1", 0, false},
-		{"a@b@bastion", "a@b", "bastion", 0, false},
-		{"2001:db8::1", "", "", 0, true}, // needs brackets
-		{"bastion:", "", "", 0, true},
-		{"bastion:0", "", "", 0, true},
-		{"bastion:65536", "", "", 0, true},
-		{"bastion:ssh", "", "", 0, true},
-		{"@bastion", "", "", 0, true},
-		{"ops@", "", "", 0, true},
-		{"[::1", "", "", 0, true},
-		{"[::1]x", "", "", 0, true},
-		{"", "", "", 0, true},
-		{"ssh://ops@bastion:2222", "ops", "bastion", 2222, false},
-		{"ops/x@bastion", "", "", 0, true},
-		{"ssh://", "", "", 0, true},
-	}
-	for _, tt := range tests {
-		user, host, port, err := ParseJump(tt.in)
-		if (err != nil) != tt.err || (!tt.err && (user != tt.user || host != tt.host || port != tt.port)) {
-			t.Errorf("ParseJump(%q) = %q, %q, %d, %v; want %q, %q, %d, err %v", tt.in, user, host, port, err, tt.user, tt.host, tt.port, tt.err)
-		}
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-sh/drover/transport"
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 )
@@ -18,13 +19,6 @@ const (
 	DefaultHealthTimeout  = 10 * time.Minute
 	DefaultMinHealthyTime = 10 * time.Second
 	DefaultStopTimeout    = 2 * time.Minute
-	DefaultConnectTimeout = 10 * time.Second
-)
-
-// Host key policies.
-const (
-	HostKeyStrict    = "strict"
-	HostKeyAcceptNew = "accept-new"
 )
 
 // resolveSSH checks raw ssh settings from the body (a ssh block or a node)
@@ -51,23 +45,23 @@ func (b *builder) resolveSSH(base SSH, raw rawSSH, body hcl.Body, dir string) SS
 	}
 	if raw.HostKeyPolicy != nil {
 		switch *raw.HostKeyPolicy {
-		case HostKeyStrict, HostKeyAcceptNew:
+		case transport.PolicyStrict, transport.PolicyAcceptNew:
 			s.HostKeyPolicy = *raw.HostKeyPolicy
 		default:
 			b.errorf(attrRange(body, "host_key_policy"), "Unknown host_key_policy",
 				"host_key_policy %q is not known%s. Use \"strict\" (unknown hosts are refused) or \"accept-new\" (unknown hosts are recorded, changed keys are refused).",
-				*raw.HostKeyPolicy, didYouMean(*raw.HostKeyPolicy, []string{HostKeyStrict, HostKeyAcceptNew}))
+				*raw.HostKeyPolicy, didYouMean(*raw.HostKeyPolicy, []string{transport.PolicyStrict, transport.PolicyAcceptNew}))
 		}
 	}
 	if raw.Jump != nil {
 		for i, j := range raw.Jump {
-			if _, _, _, err := ParseJump(j); err != nil {
+			if _, _, _, err := transport.ParseJump(j); err != nil {
 				rng := attrRange(body, "jump")
 				if el := tupleElems(body, "jump"); i < len(el) {
 					r := el[i].Range()
 					rng = &r
 				}
-				b.errorf(rng, "Invalid jump host", "%s. Write each hop as \"user@host:port\", \"host:port\" or \"host\".", capitalize(err.Error()))
+				b.errorf(rng, "Invalid jump host", "%s. Write each hop as \"user@host:port\", \"host:port\" or \"host\" (or as an ssh:// URL, \"ssh://user@host:port\").", capitalize(err.Error()))
 			}
 		}
 		s.Jump = slices.Clone(raw.Jump)
@@ -87,51 +81,6 @@ func (b *builder) resolveSSH(base SSH, raw rawSSH, body hcl.Body, dir string) SS
 		}
 	}
 	return s
-}
-
-// ParseJump splits a jump host "user@host:port" (optionally written as an
-// ssh:// URI, IPv6 addresses in brackets) into its parts; user and port may
-// be absent ("" and 0).
-func ParseJump(s string) (user, host string, port int, err error) {
-	rest := strings.TrimPrefix(s, "ssh://") // ProxyJump also takes ssh:// URIs
-	if i := strings.LastIndex(rest, "@"); i >= 0 {
-		user, rest = rest[:i], rest[i+1:]
-		if user == "" || strings.ContainsAny(user, " \t/:") {
-			return "", "", 0, fmt.Errorf("jump host %q has no valid user name", s)
-		}
-	}
-	host = rest
-	if strings.HasPrefix(rest, "[") { // [v6]:port
-		end := strings.Index(rest, "]")
-		if end < 0 {
-			return "", "", 0, fmt.Errorf("jump host %q has an unclosed [", s)
-		}
-		host, rest = rest[1:end], rest[end+1:]
-		if rest != "" && !strings.HasPrefix(rest, ":") {
-			return "", "", 0, fmt.Errorf("jump host %q has text after ]", s)
-		}
-		rest = strings.TrimPrefix(rest, ":")
-	} else if i := strings.LastIndex(rest, ":"); i >= 0 {
-		host, rest = rest[:i], rest[i+1:]
-		if strings.Contains(host, ":") {
-			return "", "", 0, fmt.Errorf("jump host %q looks like an IPv6 address without brackets; write it as \"[addr]:port\"", s)
-		}
-		if rest == "" {
-			return "", "", 0, fmt.Errorf("jump host %q has an empty port after the colon", s)
-		}
-	} else {
-		rest = ""
-	}
-	if host == "" || strings.ContainsAny(host, " \t/@") {
-		return "", "", 0, fmt.Errorf("jump host %q has no valid host name", s)
-	}
-	if rest != "" {
-		port, err = strconv.Atoi(rest)
-		if err != nil || port < 1 || port > 65535 {
-			return "", "", 0, fmt.Errorf("jump host %q has port %q outside 1-65535", s, rest)
-		}
-	}
-	return user, host, port, nil
 }
 
 func (b *builder) duration(s string, rng *hcl.Range, name string) (time.Duration, bool) {
@@ -164,16 +113,14 @@ func (b *builder) update() {
 				*raw.Strategy, didYouMean(*raw.Strategy, []string{SideBySide, InPlace}))
 		}
 	}
+	if blk != nil {
+		u.Range = blk.DefRange.Ptr()
+	}
+	// A missing pack is not an error here: only the commands that roll an
+	// update need one, and they say so (the pack's existence too).
 	if raw.Pack != nil && *raw.Pack != "" {
 		u.Pack = b.loader.expandPath(b.dirOf(blk), *raw.Pack)
-	}
-	if u.Strategy == SideBySide && u.Pack == "" {
-		rng := b.clusterBlock.DefRange
-		if blk != nil {
-			rng = blk.DefRange
-		}
-		b.errorf(&rng, "Missing update pack",
-			"The side-by-side strategy pushes an updated product zip to every node. Add it to the update block, for example:\n\nupdate {\n  pack = \"packs/wso2am-%s-u12.zip\"\n}", b.inv.Cluster.Version)
+		u.PackRange = attrRange(blk.Body, "pack")
 	}
 	if raw.SHA256 != nil && *raw.SHA256 != "" {
 		sum := strings.TrimPrefix(*raw.SHA256, "sha256:")

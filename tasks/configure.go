@@ -8,6 +8,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/drover-sh/drover/transport"
 )
 
 // What the operator carries from the running release into the next one
@@ -85,7 +87,7 @@ func configureStep() Step {
 // nanosecond, inodes), so an operator's edit after the carry is noticed.
 func (j *Job) carriedStamps(ctx context.Context) (map[string]string, error) {
 	paths := append(slices.Clone(carryOverwrite), carryAdd...)
-	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+quoteList(paths)+
+	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+transport.QuoteAll(paths...)+
 		"; do printf '%s\\t' \"$p\"; if [ -e \"$p\" ]; then find \"$p\" -exec stat -c '%n %s %y %i' {} + | LC_ALL=C sort | sha256sum | cut -c1-16; else echo absent; fi; done")
 	if err != nil {
 		return nil, fmt.Errorf("fingerprint the configuration: %w", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/drover-sh/drover/inventory"
+	"github.com/drover-sh/drover/transport"
 )
 
 // The in-place strategy runs WSO2's update tool on each node's own release:
@@ -81,7 +82,7 @@ func (j *Job) backup(ctx context.Context) error {
 	b.WriteString(j.vars() + "R=\"$H\"\n" + pidScript)
 	b.WriteString("if alive; then echo \"the server is still running (PID $pid); refusing to copy live data\" >&2; exit 1; fi\n")
 	fmt.Fprintf(&b, "B=%s\nrm -rf \"$B.tmp\" && mkdir -p \"$B.tmp/data\"\ncd \"$H\"\n", q(dir))
-	fmt.Fprintf(&b, "for p in %s; do\n", quoteList(j.backupPaths()))
+	fmt.Fprintf(&b, "for p in %s; do\n", transport.QuoteAll(j.backupPaths()...))
 	b.WriteString(`  if [ -e "$p" ]; then mkdir -p "$B.tmp/data/$(dirname "$p")" && cp -a "$p" "$B.tmp/data/$p"; fi
 done
 (cd "$B.tmp/data" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) > "$B.tmp/MANIFEST"
@@ -271,7 +272,7 @@ for p in %s; do
   if [ -e "$p" ]; then rm -rf "$H/$p" && mkdir -p "$(dirname "$H/$p")" && cp -a "$p" "$H/$p"; fi
 done
 cd "$H" && sha256sum --quiet -c "$B/MANIFEST"
-`, q(dir), quoteList(j.backupPaths()))
+`, q(dir), transport.QuoteAll(j.backupPaths()...))
 	if _, err := sh(ctx, j.Conn, restore); err != nil {
 		return fmt.Errorf("restore the backup: %w", err)
 	}

@@ -42,7 +42,4 @@ func (p Paths) Failed(run string) string {
 }
 func (p Paths) Backup(run string) string { return path.Join(p.State, "backups", run) }
 
-// In returns a path inside a release directory.
-func In(release, rel string) string { return path.Join(release, rel) }
-
 func (p Paths) StagedState() string { return path.Join(p.State, "staged.json") }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/drover-sh/drover/transport"
 )
 
 func persistStep() Step {
@@ -45,7 +47,7 @@ func persistStep() Step {
 }
 
 func (j *Job) persistSizes(ctx context.Context) (map[string]int64, error) {
-	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\" 2>/dev/null || exit 0\nfor p in "+quoteList(j.persistPaths())+"; do [ -e \"$p\" ] && printf '%s\\t' \"$p\" && du -sk \"$p\" | cut -f1; done; true")
+	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\" 2>/dev/null || exit 0\nfor p in "+transport.QuoteAll(j.persistPaths()...)+"; do [ -e \"$p\" ] && printf '%s\\t' \"$p\" && du -sk \"$p\" | cut -f1; done; true")
 	if err != nil {
 		return nil, fmt.Errorf("measure persisted data: %w", err)
 	}
@@ -90,7 +92,7 @@ func (j *Job) persist(ctx context.Context) error {
 	b.WriteString(j.vars() + "R=\"$H\"\n" + pidScript)
 	b.WriteString("if alive; then echo \"the server is still running (PID $pid); refusing to copy live data\" >&2; exit 1; fi\n")
 	b.WriteString(`sums() { (cd "$1" && find "$2" -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1); }` + "\n")
-	fmt.Fprintf(&b, "for p in %s; do\n", quoteList(j.persistPaths()))
+	fmt.Fprintf(&b, "for p in %s; do\n", transport.QuoteAll(j.persistPaths()...))
 	b.WriteString(`  if [ -e "$H/$p" ]; then
     rm -rf "$N/$p"; mkdir -p "$(dirname "$N/$p")"; cp -a "$H/$p" "$N/$p"
     a=$(sums "$H" "$p"); z=$(sums "$N" "$p")
@@ -127,7 +129,7 @@ done
 // and inode, cheaply: a server that ran since the copy changes it (H2
 // rewrites its files on close, the index commits a new segments_N).
 func (j *Job) dataStamp(ctx context.Context) (string, error) {
-	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+quoteList(j.persistPaths())+
+	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+transport.QuoteAll(j.persistPaths()...)+
 		"; do [ ! -e \"$p\" ] || find \"$p\" -exec stat -c '%n %s %Y %i' {} +; done | LC_ALL=C sort | sha256sum | cut -c1-32")
 	if err != nil {
 		return "", fmt.Errorf("fingerprint the data: %w", err)

@@ -136,14 +136,6 @@ func (j *Job) persistPaths() []string {
 	return append(slices.Clone(j.Inv.Persist), j.Inv.OptionalPersist...)
 }
 
-func quoteList(list []string) string {
-	out := make([]string, len(list))
-	for i, s := range list {
-		out[i] = q(s)
-	}
-	return strings.Join(out, " ")
-}
-
 func stageStep() Step {
 	return Step{
 		Name: "stage",

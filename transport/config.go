@@ -36,7 +36,7 @@ type Config struct {
 	IdentityFiles  []string      // absolute paths; none: ssh_config IdentityFile, then ~/.ssh/id_*
 	KnownHosts     string        // "": ssh_config UserKnownHostsFile, then ~/.ssh/known_hosts
 	HostKeyPolicy  string        // "strict" (default) | "accept-new"
-	Jump           []string      // "user@host:port" hops, first hop first; none: ssh_config ProxyJump
+	Jump           []string      // "[ssh://][user@]host[:port]" hops (ParseJump), first hop first; none: ssh_config ProxyJump
 	Become         string        // "" | "sudo"
 	ConnectTimeout time.Duration // bounds TCP connect + handshake of each hop (default 10s)
 	SSHConfigPath  string        // "": ~/.ssh/config; "none": do not read ssh_config
@@ -137,7 +137,7 @@ func resolve(cfg Config) (*settings, error) {
 		if pj := look.get("ProxyJump"); pj != "" && !strings.EqualFold(pj, "none") {
 			for _, hop := range strings.Split(pj, ",") {
 				if hop = strings.TrimSpace(hop); hop != "" {
-					s.jump = append(s.jump, strings.TrimPrefix(hop, "ssh://"))
+					s.jump = append(s.jump, hop) // ParseJump takes ssh:// URLs too
 				}
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -274,37 +273,15 @@ func dialOne(ctx context.Context, s *settings, cfg Config, via *ssh.Client, name
 	return ssh.NewClient(sc, chans, reqs), nil
 }
 
-// hopSettings resolves a jump host "user@host:port" through ssh_config, with
+// hopSettings resolves a jump host (see ParseJump) through ssh_config, with
 // the node's identity files, known_hosts and policy. A hop's own ProxyJump
 // is not followed.
 func hopSettings(cfg Config, hop string) (*settings, error) {
-	user, host, port, err := parseHop(hop)
+	user, host, port, err := ParseJump(hop)
 	if err != nil {
 		return nil, fmt.Errorf("transport: %s: %w", cfg.Node, err)
 	}
 	hc := cfg
 	hc.Host, hc.User, hc.Port, hc.Jump = host, user, port, nil
 	return resolve(hc)
-}
-
-// parseHop splits "user@host:port" (user and port optional, [v6]:port).
-func parseHop(s string) (user, host string, port int, err error) {
-	rest := s
-	if i := strings.LastIndex(rest, "@"); i >= 0 {
-		user, rest = rest[:i], rest[i+1:]
-	}
-	host = rest
-	if h, p, err := net.SplitHostPort(rest); err == nil {
-		host = h
-		port, err = strconv.Atoi(p)
-		if err != nil || port < 1 || port > 65535 {
-			return "", "", 0, fmt.Errorf("jump host %q: bad port %q", s, p)
-		}
-	} else if strings.HasPrefix(rest, "[") && strings.HasSuffix(rest, "]") {
-		host = rest[1 : len(rest)-1]
-	}
-	if host == "" {
-		return "", "", 0, fmt.Errorf("jump host %q has no host", s)
-	}
-	return user, host, port, nil
 }

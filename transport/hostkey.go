@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 
@@ -195,6 +194,3 @@ func flock(f *os.File) error {
 		}
 	}
 }
-
-// hostPort joins host and port for known_hosts lookups.
-func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

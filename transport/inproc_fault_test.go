@@ -159,7 +159,6 @@ func TestInprocKeepAliveNoticesADeadNode(t *testing.T) {
 // byte, like a node that died without closing its connections.
 type freezeProxy struct {
 	port   int
-	mu     sync.Mutex
 	frozen chan struct{}
 }
 

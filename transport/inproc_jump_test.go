@@ -96,3 +96,44 @@ func TestInprocProxyJumpFromSSHConfig(t *testing.T) {
 		t.Errorf("bastion accepted %d, target %d; want 1 and 1", hops[0].Accepted(), target.Accepted())
 	}
 }
+
+// TestInprocJumpSSHURL: a hop written as an ssh:// URL, in the Config as in
+// ssh_config's ProxyJump, logs in to the bastion as the URL's user on the
+// URL's port (not as the user "ssh://ops").
+func TestInprocJumpSSHURL(t *testing.T) {
+	bastion := sshtest.NewServer(t, sshtest.WithUser("ops"))
+	pub, err := sshtest.ClientKey(bastion.ClientKeyFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := sshtest.NewServer(t, sshtest.WithAuthorizedKey(pub))
+	kh := writeFile(t, bastion.KnownHostsLine()+"\n"+target.KnownHostsLine()+"\n")
+	url := fmt.Sprintf("ssh://ops@%s:%d", bastion.Host(), bastion.Port())
+	t.Run("Config.Jump", func(t *testing.T) {
+		cfg, err := target.TransportConfig("gw-1", kh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.IdentityFiles, cfg.Jump = []string{bastion.ClientKeyFile()}, []string{url}
+		c := ipDial(t, cfg)
+		if _, err := c.Run(ipCtx(t), "true", transport.RunOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("ProxyJump", func(t *testing.T) {
+		cfg, err := target.TransportConfig("gw-1", kh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := filepath.Join(t.TempDir(), "config")
+		os.WriteFile(conf, []byte(fmt.Sprintf("Host gw-1-alias\n  HostName %s\n  Port %d\n  ProxyJump %s\n", target.Host(), target.Port(), url)), 0o600)
+		cfg.IdentityFiles, cfg.Jump, cfg.Host, cfg.Port, cfg.SSHConfigPath = []string{bastion.ClientKeyFile()}, nil, "gw-1-alias", 0, conf
+		c := ipDial(t, cfg)
+		if _, err := c.Run(ipCtx(t), "true", transport.RunOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if bastion.Accepted() != 2 || target.Accepted() != 2 {
+		t.Errorf("bastion accepted %d, target %d; want 2 and 2", bastion.Accepted(), target.Accepted())
+	}
+}

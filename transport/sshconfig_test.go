@@ -124,25 +124,3 @@ func TestResolveErrors(t *testing.T) {
 		}
 	}
 }
-
-func TestParseHop(t *testing.T) {
-	tests := []struct {
-		in         string
-		user, host string
-		port       int
-		bad        bool
-	}{
-		{in: "bastion", host: "bastion"},
-		{in: "ops@bastion:2200", user: "ops", host: "bastion", port: 2200},
-		{in: "[::1]:22", host: "::1", port: 22},
-		{in: "[fe80::1]", host: "fe80::1"},
-		{in: "ops@h:x", bad: true},
-		{in: "ops@", bad: true},
-	}
-	for _, tt := range tests {
-		u, h, p, err := parseHop(tt.in)
-		if (err != nil) != tt.bad || u != tt.user || h != tt.host || p != tt.port {
-			t.Errorf("parseHop(%q) = %q %q %d %v", tt.in, u, h, p, err)
-		}
-	}
-}

@@ -63,10 +63,6 @@ func (n *Node) HostKeys() []ssh.PublicKey {
 	return out
 }
 
-// HostKeySigners are the node's host key pairs, e.g. to build a second cluster that impersonates
-// this node (a "changed" key is simply another node's key).
-func (n *Node) HostKeySigners() []ssh.Signer { return append([]ssh.Signer(nil), n.keys...) }
-
 // KnownHostsLines are this node's known_hosts lines, one per host key, "[host]:port" form.
 func (n *Node) KnownHostsLines() string {
 	var b strings.Builder
@@ -167,9 +163,6 @@ func (n *Node) writeConfig(o *options, clientPub ssh.PublicKey, extra, nodeExtra
 		quoted = append(quoted, strconv.Quote(e))
 	}
 	line("SetEnv %s", strings.Join(quoted, " "))
-	if o.maxSessions > 0 {
-		line("MaxSessions %d", o.maxSessions)
-	}
 	for _, kw := range optionalKeywords() {
 		line("%s", kw)
 	}

@@ -40,12 +40,11 @@ type Cluster struct {
 }
 
 type options struct {
-	rsa         bool
-	extra       []string
-	nodeExtra   map[int][]string
-	logLevel    string
-	maxSessions int
-	userRC      bool
+	rsa       bool
+	extra     []string
+	nodeExtra map[int][]string
+	logLevel  string
+	userRC    bool
 }
 
 // Option changes how Start sets up the nodes.
@@ -78,9 +77,6 @@ func WithLogLevel(level string) Option { return func(o *options) { o.logLevel = 
 // tier then does not depend on the tester's ~/.bashrc (one that prints breaks output checks; one
 // that runs "pyenv init" costs ~100 ms of CPU per command and dominates every benchmark).
 func WithUserShellRC() Option { return func(o *options) { o.userRC = true } }
-
-// WithMaxSessions sets sshd's MaxSessions (sessions per connection; sshd's default is 10).
-func WithMaxSessions(n int) Option { return func(o *options) { o.maxSessions = n } }
 
 // Start starts n sshd nodes and registers their teardown with t.Cleanup. It skips or fails the
 // test (see Require) when sshd is missing, and fails it when a node cannot start.

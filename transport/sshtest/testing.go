@@ -20,9 +20,6 @@ import (
 // Option configures a server made by NewServer.
 type Option func(*ServerConfig)
 
-// WithDir sets the working directory of commands (default: a t.TempDir()).
-func WithDir(dir string) Option { return func(c *ServerConfig) { c.Dir = dir } }
-
 // WithEnv adds "K=V" entries to the environment of commands.
 func WithEnv(kv ...string) Option { return func(c *ServerConfig) { c.Env = append(c.Env, kv...) } }
 
@@ -31,9 +28,6 @@ func WithAuthorizedKey(pub ssh.PublicKey) Option {
 	return func(c *ServerConfig) { c.AuthorizedKeys = append(c.AuthorizedKeys, pub) }
 }
 
-// WithHostKey sets the host key (default: a new ed25519 key per server).
-func WithHostKey(signer ssh.Signer) Option { return func(c *ServerConfig) { c.HostKey = signer } }
-
 // WithExtraHostKey adds a host key of another type.
 func WithExtraHostKey(signer ssh.Signer) Option {
 	return func(c *ServerConfig) { c.ExtraHostKeys = append(c.ExtraHostKeys, signer) }
@@ -41,9 +35,6 @@ func WithExtraHostKey(signer ssh.Signer) Option {
 
 // WithUser accepts only this user name (default: any).
 func WithUser(name string) Option { return func(c *ServerConfig) { c.User = name } }
-
-// WithShell sets the shell commands run through (default /bin/sh).
-func WithShell(path string) Option { return func(c *ServerConfig) { c.Shell = path } }
 
 // WithMaxSessions refuses more than n sessions open at once on a
 // connection, like sshd's MaxSessions.
@@ -54,9 +45,6 @@ func WithMaxSessions(n int) Option { return func(c *ServerConfig) { c.MaxSession
 func WithFullDisk(full func(path string) bool) Option {
 	return func(c *ServerConfig) { c.FullDisk = full }
 }
-
-// WithAddr sets the listen address (default 127.0.0.1:0).
-func WithAddr(addr string) Option { return func(c *ServerConfig) { c.Addr = addr } }
 
 // NewServer starts a server for a test. A client key is created in a
 // t.TempDir() and authorized; t.Cleanup closes the server and waits for its

@@ -45,7 +45,7 @@ func (e *env) newApplyCommand() *cli.Command {
 }
 
 func (e *env) runApply(ctx context.Context, g globals, planFile string) error {
-	cl, err := e.openCluster(g)
+	cl, err := e.openClusterFor(g, "apply")
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,12 @@ type env struct {
 	// helpFor is the command ("drover status") whose --help a usage error
 	// points at; see suggest.go.
 	helpFor string
+	// needsUpdate names the command that rolls an update ("plan", "apply",
+	// "recover --resume"), whose inventory needs an update block and a pack;
+	// "" for every other command.
+	needsUpdate string
+	// prog names drover in hints: see programName.
+	prog string
 }
 
 func (e *env) isTerminal(w io.Writer) bool {
@@ -52,6 +58,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 func (e *env) run(ctx context.Context, args []string) int {
+	if len(args) > 0 {
+		e.prog = programName(args[0])
+	}
 	app := e.newApp()
 	err := app.RunContext(ctx, hoistGlobals(args))
 	if err == nil && ctx.Err() != nil {
@@ -60,12 +69,12 @@ func (e *env) run(ctx context.Context, args []string) int {
 	code := ExitCode(err)
 	var se *silentError
 	if err != nil && !errors.As(err, &se) {
-		fmt.Fprintf(e.stderr, "drover: %s\n", e.inv.Redact(err.Error()))
+		fmt.Fprintf(e.stderr, "drover: %s\n", namedAs(e.program(), e.inv.Redact(err.Error())))
 		if hint := hintOf(err); hint != "" {
-			fmt.Fprintf(e.stderr, "hint: %s\n", e.inv.Redact(hint))
+			fmt.Fprintf(e.stderr, "hint: %s\n", namedAs(e.program(), e.inv.Redact(hint)))
 		}
 		if code == ExitUsage && isUsage(err) {
-			fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", e.helpPath())
+			fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", e.program()+strings.TrimPrefix(e.helpPath(), "drover"))
 		}
 	}
 	return code

@@ -42,6 +42,15 @@ func (e *env) openCluster(g globals) (*cluster, error) {
 	return &cluster{inv: inv, nodes: nodes, conns: rollout.NewConns(dial), dials: dials}, nil
 }
 
+// openClusterFor is openCluster for a command that rolls an update (cmd:
+// "plan", "apply", "recover --resume"): the inventory needs an update block
+// and a pack that exists, else exit 2 with a diagnostic naming cmd. Every
+// other command works without them.
+func (e *env) openClusterFor(g globals, cmd string) (*cluster, error) {
+	e.needsUpdate = cmd
+	return e.openCluster(g)
+}
+
 func (c *cluster) close() { c.conns.Close() }
 
 // options returns the rollout options for a run.

@@ -18,7 +18,10 @@ import (
 func TestValidateExitCodes(t *testing.T) {
 	for _, ex := range []string{"apim-3.2-distributed", "apim-4.4-distributed", "apim-4.4-separate-km"} {
 		r := run(t, "validate", "-i", example(ex))
-		if r.code != ExitOK || !strings.Contains(r.stdout, ": valid (cluster ") || r.stderr != "" {
+		// The examples name a pack the operator brings: its absence is
+		// validate's only warning.
+		if r.code != ExitOK || !strings.Contains(r.stdout, ": valid (cluster ") ||
+			strings.Count(r.stderr, "Warning: ") != 1 || !strings.HasPrefix(r.stderr, "Warning: Update pack not found") {
 			t.Errorf("validate %s: %s", ex, r)
 		}
 	}

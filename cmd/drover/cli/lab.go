@@ -128,9 +128,9 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string, jsonOut bool)
 	}
 	fmt.Fprintf(e.stdout, "inventory %s, pack %s (level %d)\n\ntry next:\n", l.Inventory, l.Pack, l.Level+1)
 	for _, c := range []string{"status", "plan", "apply", "status"} {
-		fmt.Fprintf(e.stdout, "  drover -i %s %s\n", rel, c)
+		fmt.Fprintf(e.stdout, "  %s -i %s %s\n", e.program(), rel, c)
 	}
-	fmt.Fprintf(e.stdout, "  drover lab down --dir %s\n", dir)
+	fmt.Fprintf(e.stdout, "  %s lab down --dir %s\n", e.program(), dir)
 	return nil
 }
 

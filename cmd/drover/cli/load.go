@@ -9,10 +9,15 @@ import (
 
 // loadInventory loads the inventory and prints its diagnostics to stderr.
 // An invalid inventory is exit 2; warnings are shown and loading goes on.
+// For a command that rolls an update (e.needsUpdate, set by openClusterFor)
+// the inventory must also have an update block and a pack that exists.
 func (e *env) loadInventory(g globals) (*inventory.Inventory, error) {
 	l := inventory.NewLoader()
 	l.Getenv = e.getenv
 	inv, diags := l.Load(g.inventory)
+	if e.needsUpdate != "" && inv != nil && !diags.HasErrors() {
+		diags = append(diags, updateDiags(inv, e.needsUpdate)...)
+	}
 	if len(diags) > 0 {
 		l.WriteDiagnostics(e.stderr, diags, g.color, 100)
 	}

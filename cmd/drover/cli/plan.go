@@ -38,7 +38,7 @@ func (e *env) newPlanCommand() *cli.Command {
 }
 
 func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) error {
-	cl, err := e.openCluster(g)
+	cl, err := e.openClusterFor(g, "plan")
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) 
 		if err := writePlanFile(out, p); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "plan written to %s; apply it with: drover apply %s\n", out, out)
+		fmt.Fprintf(e.stderr, "plan written to %s; apply it with: %s apply %s\n", out, e.program(), out)
 	}
 	if g.json {
 		enc := json.NewEncoder(e.stdout)
@@ -85,6 +85,7 @@ func (e *env) makePlan(ctx context.Context, g globals, cl *cluster, run string) 
 	}
 	p := rollout.Make(o, probed)
 	redactPlan(cl.inv, p)
+	namePlan(e.program(), p)
 	return p, pack, nil
 }
 

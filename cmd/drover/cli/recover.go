@@ -43,7 +43,11 @@ func (e *env) newRecoverCommand() *cli.Command {
 
 func (e *env) runRecover(ctx context.Context, g globals, name string, rollback bool) error {
 	g.limits = []string{name}
-	cl, err := e.openCluster(g)
+	needs := "recover --resume" // the update's pack; a rollback needs none
+	if rollback {
+		needs = ""
+	}
+	cl, err := e.openClusterFor(g, needs)
 	if err != nil {
 		return err
 	}

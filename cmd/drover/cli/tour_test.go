@@ -14,9 +14,11 @@ import (
 	"github.com/drover-sh/drover/tasks/apim/lab/labtest"
 )
 
-// TestReadmeTour runs the README's tour (status, plan, apply, status, a
-// rollback and a resume of one gateway, a saved plan, unlock) against a lab
-// in-process, checking what each command promises.
+// TestReadmeTour runs the README's tour in its order (status, a saved plan
+// with the gateway template's diff, one gateway updated so that the saved
+// plan is refused as stale, a fresh plan applied, status, a rollback and a
+// resume of one gateway, unlock) against a lab in-process, checking what
+// each command promises.
 func TestReadmeTour(t *testing.T) {
 	nodes, _ := lab.ParseNodes("cp=1,tm=1,gw=2")
 	l := labtest.New(t, lab.Spec{Nodes: nodes})
@@ -29,16 +31,28 @@ func TestReadmeTour(t *testing.T) {
 			t.Fatalf("before: %s level %d running %v healthy %v (%s)", f.Node, f.UpdateLevel, f.Running, f.Healthy, f.UnhealthyBecause)
 		}
 	}
-	r := run(t, "plan")
+	planFile := filepath.Join(t.TempDir(), "tonight.plan.json")
+	r := run(t, "plan", "-o", planFile)
 	if r.code != 0 || !strings.Contains(r.stdout, "Wave 3: gateway-worker") || !strings.Contains(r.stdout, "4 to update") ||
-		!strings.Contains(r.stdout, "--- a/repository/conf/deployment.toml") {
-		t.Fatalf("plan:\n%s", r)
+		!strings.Contains(r.stdout, "--- a/repository/conf/deployment.toml") ||
+		!strings.Contains(r.stdout, "+# Managed by drover: rendered for gw-1") || !strings.Contains(r.stdout, `+server_role = "gateway-worker"`) {
+		t.Fatalf("plan -o:\n%s", r)
 	}
 	if r := run(t, "apply"); r.code != ExitUsage || !strings.Contains(r.stderr, "--yes") {
 		t.Fatalf("apply without a terminal or --yes:\n%s", r)
 	}
-	if r := run(t, "apply", "--yes"); r.code != 0 {
-		t.Fatalf("apply --yes:\n%s", r)
+	// One gateway updated since the plan: the saved plan is stale.
+	if r := run(t, "apply", "--limit", "gw-1", "--yes"); r.code != 0 {
+		t.Fatalf("apply --limit gw-1 --yes:\n%s", r)
+	}
+	if r := run(t, "apply", planFile); r.code != ExitRefused || !strings.Contains(r.stderr, "the plan is stale: gw-1: update_level") {
+		t.Fatalf("apply of a stale plan: want exit 3 naming gw-1\n%s", r)
+	}
+	if r := run(t, "plan", "-o", planFile); r.code != 0 || !strings.Contains(r.stdout, "3 to update, 1 up to date") {
+		t.Fatalf("plan -o again:\n%s", r)
+	}
+	if r := run(t, "apply", planFile); r.code != 0 || !strings.Contains(r.stderr, "still matches every node") {
+		t.Fatalf("apply PLANFILE:\n%s", r)
 	}
 	for _, f := range statusOf(t) {
 		if f.UpdateLevel != l.Level+1 || !f.Healthy || !f.Previous || f.LastRun == nil || f.LastRun.Outcome != tasks.OutcomeDone {
@@ -67,7 +81,6 @@ func TestReadmeTour(t *testing.T) {
 	}
 
 	// A saved plan applies while nothing changed: here, nothing to do.
-	planFile := filepath.Join(t.TempDir(), "plan.json")
 	if r := run(t, "plan", "-o", planFile); r.code != 0 {
 		t.Fatalf("plan -o:\n%s", r)
 	}

@@ -38,6 +38,9 @@ func (e *env) runValidate(_ context.Context, g globals) error {
 	l := inventory.NewLoader()
 	l.Getenv = e.getenv
 	inv, diags := l.Load(g.inventory)
+	if inv != nil && !diags.HasErrors() {
+		diags = append(diags, updateDiags(inv, "")...) // plan's needs, as warnings
+	}
 	if g.json {
 		out := validateOutput{Valid: !diags.HasErrors(), Diagnostics: inventory.JSONDiagnostics(diags)}
 		if inv != nil {

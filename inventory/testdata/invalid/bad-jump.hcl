@@ -9,6 +9,9 @@ ssh {
     "fe80::1:22", # ERROR: Invalid jump host -- detail: brackets
     "bastion:99999", # ERROR: Invalid jump host -- detail: outside 1-65535
     "bastion:", # ERROR: Invalid jump host -- detail: empty port
+    "ssh://ops@bastion:2222",
+    "ssh://bastion",
+    "ssh://ops@bastion/x", # ERROR: Invalid jump host -- detail: ssh://user@host:port
   ]
 }
 update {

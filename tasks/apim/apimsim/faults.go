@@ -78,14 +78,6 @@ func ReadFaults(home string) (Faults, error) {
 	return f, nil
 }
 
-// ClearFaults removes the knobs of the node at home.
-func ClearFaults(home string) error {
-	if err := os.Remove(FaultsPath(home)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("apimsim: clear faults: %w", err)
-	}
-	return nil
-}
-
 // active returns f with its fault knobs cleared when OnlyLevel excludes level.
 func (f Faults) active(level int) Faults {
 	if f.OnlyLevel == 0 || f.OnlyLevel == level {
