@@ -37,7 +37,7 @@ func TestHintsNameTheProgram(t *testing.T) {
 	var out, errOut bytes.Buffer
 	code := Run(context.Background(), []string{"bin/drover", "exec"}, strings.NewReader(""), &out, &errOut)
 	if code != ExitUsage || !strings.Contains(errOut.String(), "bin/drover exec -- CMD") ||
-		!strings.Contains(errOut.String(), "Run 'bin/drover --help'") {
+		!strings.Contains(errOut.String(), "Run 'bin/drover exec --help'") {
 		t.Errorf("bin/drover exec: want hints naming bin/drover, got exit %d:\n%s", code, errOut.String())
 	}
 	for in, want := range map[string]string{
