@@ -5,13 +5,18 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/tasks"
 )
 
-const defaultRollout = `  order            = ["control-plane", "traffic-manager", "gateway-worker"]
-  max_unavailable  = 1
+// defaultRollout is the lab's rollout block; writeInventory adds the order
+// (every profile of the lab, in the release's default order).
+const defaultRollout = `  max_unavailable  = 1
   failure_budget   = 0
   auto_rollback    = true
   health_timeout   = "2m"
@@ -51,9 +56,39 @@ const lbScript = `#!/bin/sh
 echo "$(date +%H:%M:%S) $1 $2" >> "$(dirname "$0")/lb.log"
 `
 
+// rolloutOrder is the rollout order of the lab's profiles: the release's
+// default order (inventory.DefaultsFor), then any other profile the lab has.
+func (l *Lab) rolloutOrder() []string {
+	var order []string
+	if v, err := inventory.ParseVersion(l.Version); err == nil {
+		if d, err := inventory.DefaultsFor(v); err == nil {
+			for _, p := range d.Profiles {
+				if slices.ContainsFunc(l.Nodes, func(n *Node) bool { return n.Profile == p }) {
+					order = append(order, p)
+				}
+			}
+		}
+	}
+	for _, n := range l.Nodes {
+		if !slices.Contains(order, n.Profile) {
+			order = append(order, n.Profile)
+		}
+	}
+	return order
+}
+
+var orderAttr = regexp.MustCompile(`(?m)^\s*order\s*=`)
+
 func (l *Lab) writeInventory(rollout string) error {
 	if rollout == "" {
 		rollout = defaultRollout
+	}
+	if !orderAttr.MatchString(rollout) {
+		quoted := make([]string, 0, 4)
+		for _, p := range l.rolloutOrder() {
+			quoted = append(quoted, strconv.Quote(p))
+		}
+		rollout = "  order            = [" + strings.Join(quoted, ", ") + "]\n" + rollout
 	}
 	pack, err := tasks.OpenPack(l.Pack, "")
 	if err != nil {
@@ -113,4 +148,20 @@ profile "gateway-worker" {
 		return err
 	}
 	return os.WriteFile(l.Inventory, []byte(b.String()), 0o644)
+}
+
+// setInventoryOffset rewrites the offset of node name in the lab's
+// inventory, leaving everything else as it is.
+func setInventoryOffset(file, name string, offset int) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	re := regexp.MustCompile(`(?s)(node\s+` + regexp.QuoteMeta(strconv.Quote(name)) + `\s*\{[^}]*?\boffset\s*=\s*)\d+`)
+	loc := re.FindSubmatchIndex(b)
+	if loc == nil {
+		return fmt.Errorf("lab: %s: no offset in the block of node %q", file, name)
+	}
+	out := append(append(append([]byte(nil), b[:loc[3]]...), strconv.Itoa(offset)...), b[loc[1]:]...)
+	return os.WriteFile(file, out, 0o644)
 }

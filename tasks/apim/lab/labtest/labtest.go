@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
@@ -46,9 +45,9 @@ const (
 	FastStop  = "200ms"
 )
 
-// FastRollout is a rollout block body with short health windows.
-const FastRollout = `  order            = ["control-plane", "traffic-manager", "gateway-worker"]
-  max_unavailable  = 1
+// FastRollout is a rollout block body with short health windows (the lab
+// adds the order: every profile of the lab, in the release's order).
+const FastRollout = `  max_unavailable  = 1
   failure_budget   = 0
   auto_rollback    = true
   health_timeout   = "20s"
@@ -84,7 +83,7 @@ func New(t testing.TB, spec lab.Spec) *lab.Lab {
 		l.StopProducts()
 		srv.Close()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), lab.StartBudget(len(l.Nodes)))
 	defer cancel()
 	if err := l.StartProducts(ctx); err != nil {
 		t.Fatal(err)
