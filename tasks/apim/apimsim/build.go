@@ -15,10 +15,10 @@ import (
 )
 
 var (
-	buildMu    sync.Mutex
-	builtOnce  string // the first binary this process compiled; later Builds copy it
-	offsetMu   sync.Mutex
-	portsOut   = map[int]bool{} // ports of the offsets handed out
+	buildMu   sync.Mutex
+	builtOnce string // the first binary this process compiled; later Builds copy it
+	offsetMu  sync.Mutex
+	portsOut  = map[int]bool{} // ports of the offsets handed out
 )
 
 // Build compiles cmd/apimsim into dir and returns the binary's path. The first call in a process
