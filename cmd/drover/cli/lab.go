@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -48,8 +47,8 @@ func (e *env) newLabCommand() *cli.Command {
 				Action: func(c *cli.Context) error { return e.runLabDown(c.String("dir")) },
 			},
 			{
-				Name: "serve", Hidden: true, Flags: []cli.Flag{dirFlag},
-				Action: func(c *cli.Context) error { return e.runLabServe(c.Context, c.String("dir")) },
+				Name: "serve", Hidden: true, Flags: []cli.Flag{dirFlag, &cli.IntFlag{Name: "listen-fds"}},
+				Action: func(c *cli.Context) error { return e.runLabServe(c.Context, c.String("dir"), c.Int("listen-fds")) },
 			},
 			{
 				Name: "sim", Hidden: true, SkipFlagParsing: true,
@@ -95,14 +94,19 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string) error {
 			return err
 		}
 		if err := os.WriteFile(sim, []byte(wrapper), 0o755); err != nil {
+			l.CloseListeners()
 			return err
 		}
 	}
-	if err := e.startLabDaemon(dir); err != nil {
+	// A new lab's SSH ports are bound already: the daemon gets them as they
+	// are, so nothing can take one in between.
+	err = e.startLabDaemon(dir, l)
+	l.CloseListeners()
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stderr, "starting API Manager on every node...")
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	fmt.Fprintf(e.stderr, "starting API Manager on every node (%d at a time)...\n", lab.StartParallel)
+	sctx, cancel := context.WithTimeout(ctx, lab.StartBudget(len(l.Nodes)))
 	defer cancel()
 	if err := l.StartProducts(sctx); err != nil {
 		return fmt.Errorf("%w; take the lab down with: drover lab down --dir %s", err, dir)
@@ -111,9 +115,9 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string) error {
 	if rel == "" || strings.HasPrefix(rel, "..") {
 		rel = l.Inventory
 	}
-	fmt.Fprintf(e.stdout, "lab up in %s: %d API Manager %s nodes at update level %d, each behind its own SSH server\n", dir, len(l.Nodes), l.Version, l.Level)
+	fmt.Fprintf(e.stdout, "lab up in %s: %d API Manager %s nodes at %s, each behind its own SSH server\n", dir, len(l.Nodes), l.Version, l.LevelSummary())
 	for _, n := range l.Nodes {
-		fmt.Fprintf(e.stdout, "  %-6s %-16s ssh 127.0.0.1:%d  offset %d  %s\n", n.Name, n.Profile, n.SSHPort, n.Offset, n.Home)
+		fmt.Fprintf(e.stdout, "  %-6s %-20s ssh 127.0.0.1:%d  offset %d  %s\n", n.Name, n.Profile, n.SSHPort, n.Offset, n.Home)
 	}
 	fmt.Fprintf(e.stdout, "inventory %s, pack %s (level %d)\n\ntry next:\n", l.Inventory, l.Pack, l.Level+1)
 	for _, c := range []string{"status", "plan", "apply", "status"} {
@@ -123,13 +127,23 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string) error {
 	return nil
 }
 
-// startLabDaemon starts `drover lab serve` in its own session and waits
-// until its SSH servers listen.
-func (e *env) startLabDaemon(dir string) error {
+// startLabDaemon starts `drover lab serve` in its own session, handing it
+// the SSH listeners l holds open (a new lab), and waits until its SSH servers
+// listen.
+func (e *env) startLabDaemon(dir string, l *lab.Lab) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
+	files, err := l.ListenerFiles()
+	if err != nil {
+		files = nil // a lab that was down holds none: the daemon binds the recorded ports
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	logf, err := os.OpenFile(filepath.Join(dir, "lab.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -137,15 +151,17 @@ func (e *env) startLabDaemon(dir string) error {
 	defer logf.Close()
 	ready := filepath.Join(dir, "lab.ready")
 	os.Remove(ready)
-	cmd := exec.Command(exe, "lab", "serve", "--dir", dir)
+	cmd := exec.Command(exe, "lab", "serve", "--dir", dir, "--listen-fds", strconv.Itoa(len(files)))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = files // fds 3, 4, ...: one per node, in lab.json order
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("lab: start the SSH servers: %w", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.After(30 * time.Second)
+	budget := 30*time.Second + time.Duration(len(l.Nodes))*100*time.Millisecond
+	deadline := time.After(budget)
 	for {
 		if _, err := os.Stat(ready); err == nil {
 			return nil
@@ -155,7 +171,7 @@ func (e *env) startLabDaemon(dir string) error {
 			b, _ := os.ReadFile(filepath.Join(dir, "lab.log"))
 			return fmt.Errorf("lab: the SSH servers exited (%v): %s", err, lastLine(string(b)))
 		case <-deadline:
-			return errors.New("lab: the SSH servers did not come up within 30s; see " + filepath.Join(dir, "lab.log"))
+			return fmt.Errorf("lab: the SSH servers did not come up within %v; see %s", budget, filepath.Join(dir, "lab.log"))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -163,10 +179,19 @@ func (e *env) startLabDaemon(dir string) error {
 
 // runLabServe is the lab's daemon: it hosts the nodes' SSH servers until
 // it is told to stop, then stops the simulated servers and exits.
-func (e *env) runLabServe(ctx context.Context, dir string) error {
+func (e *env) runLabServe(ctx context.Context, dir string, listenFDs int) error {
 	l, err := lab.Load(dir)
 	if err != nil {
 		return err
+	}
+	if listenFDs > 0 {
+		files := make([]*os.File, listenFDs)
+		for i := range files {
+			files[i] = os.NewFile(uintptr(3+i), "ssh-listener-"+strconv.Itoa(i))
+		}
+		if err := l.InheritListeners(files); err != nil {
+			return err
+		}
 	}
 	srv, err := l.Serve()
 	if err != nil {
