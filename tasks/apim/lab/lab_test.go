@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,4 +235,41 @@ func TestManyNodesStart(t *testing.T) {
 	}
 	t.Logf("40 nodes up in %v", time.Since(began).Round(time.Millisecond))
 	load(t, l)
+}
+
+// TestTestsLeaveNothingInTheTempDir runs a test of this binary that builds
+// the simulator (as every lab test does) in a process of its own with a
+// TMPDIR of its own: once that process is done, TMPDIR is empty.
+func TestTestsLeaveNothingInTheTempDir(t *testing.T) {
+	if os.Getenv("LABTEST_CHILD") != "" {
+		t.Skip("the child itself")
+	}
+	tmp := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildBuildsTheSimulator$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "LABTEST_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	ents, _ := os.ReadDir(tmp)
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	if len(left) > 0 {
+		t.Fatalf("the tests left %q in TMPDIR", left)
+	}
+}
+
+func TestChildBuildsTheSimulator(t *testing.T) {
+	if os.Getenv("LABTEST_CHILD") == "" {
+		t.Skip("run by TestTestsLeaveNothingInTheTempDir")
+	}
+	bin := labtest.SimBin(t)
+	if !strings.HasPrefix(bin, os.TempDir()) {
+		t.Fatalf("simulator at %s, not under TMPDIR %s", bin, os.TempDir())
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatal(err)
+	}
 }

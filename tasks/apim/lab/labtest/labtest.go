@@ -1,6 +1,11 @@
 // Package labtest brings a lab cluster up for a test: simulated API Manager
 // nodes behind in-process SSH servers, torn down (servers closed, every
 // simulated process stopped) by t.Cleanup.
+//
+// A package whose tests use it runs them through Main, which removes what
+// the tests shared (the simulator binary) when they are done:
+//
+//	func TestMain(m *testing.M) { labtest.Main(m) }
 package labtest
 
 import (
@@ -20,11 +25,32 @@ var (
 	simBin  string
 	simErr  error
 	simDir  string
+	inMain  bool
 )
 
-// SimBin builds the simulator once per test binary.
+// Main runs the tests of a package (from its TestMain), then removes the
+// folder SimBin built the simulator in, and exits with the tests' status.
+func Main(m *testing.M) {
+	inMain = true
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Cleanup removes the simulator SimBin built (Main calls it).
+func Cleanup() {
+	if simDir != "" {
+		os.RemoveAll(simDir)
+	}
+}
+
+// SimBin builds the simulator once per test binary, in a folder Main removes
+// when the tests are done.
 func SimBin(t testing.TB) string {
 	t.Helper()
+	if !inMain {
+		t.Fatal("labtest: the simulator it builds would stay in the temporary folder: add to this package\n\tfunc TestMain(m *testing.M) { labtest.Main(m) }")
+	}
 	simOnce.Do(func() {
 		// A folder that outlives single tests (t.TempDir goes with the first).
 		simDir, simErr = os.MkdirTemp("", "drover-apimsim-")
