@@ -77,18 +77,13 @@ func (l *Lab) rolloutOrder() []string {
 	return order
 }
 
-var orderAttr = regexp.MustCompile(`(?m)^\s*order\s*=`)
-
 func (l *Lab) writeInventory(rollout string) error {
 	if rollout == "" {
-		rollout = defaultRollout
-	}
-	if !orderAttr.MatchString(rollout) {
 		quoted := make([]string, 0, 4)
 		for _, p := range l.rolloutOrder() {
 			quoted = append(quoted, strconv.Quote(p))
 		}
-		rollout = "  order            = [" + strings.Join(quoted, ", ") + "]\n" + rollout
+		rollout = "  order            = [" + strings.Join(quoted, ", ") + "]\n" + defaultRollout
 	}
 	pack, err := tasks.OpenPack(l.Pack, "")
 	if err != nil {

@@ -71,8 +71,8 @@ const (
 	FastStop  = "200ms"
 )
 
-// FastRollout is a rollout block body with short health windows (the lab
-// adds the order: every profile of the lab, in the release's order).
+// FastRollout is a rollout block body with short health windows and no
+// order: the release's default order has every profile a lab can have.
 const FastRollout = `  max_unavailable  = 1
   failure_budget   = 0
   auto_rollback    = true
