@@ -290,6 +290,7 @@ func waitVersion(ctx context.Context, n *Node) error {
 	httpPort, _ := apimsim.Ports(n.Offset)
 	url := fmt.Sprintf("http://127.0.0.1:%d/services/Version", httpPort)
 	client := &http.Client{Timeout: 5 * time.Second}
+	deadBefore := 0
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := client.Do(req); err == nil {
@@ -298,10 +299,16 @@ func waitVersion(ctx context.Context, n *Node) error {
 				return nil
 			}
 		}
-		if _, err := os.Stat(apimsim.PIDFile(n.Home)); err == nil {
-			if _, alive := apimsim.PIDAlive(n.Home); !alive {
+		// The server writes its PID file (startNode removed a stale one):
+		// a PID read whole that names no live process, twice in a row, is a
+		// server that exited (an empty file is one being written).
+		if pid, alive := apimsim.PIDAlive(n.Home); pid > 0 && !alive {
+			if deadBefore == pid {
 				return died(n)
 			}
+			deadBefore = pid
+		} else {
+			deadBefore = 0
 		}
 		select {
 		case <-ctx.Done():
