@@ -105,9 +105,19 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string) error {
 			l.CloseListeners()
 			return err
 		}
+	} else {
+		// A lab that was down: its ports bound again here (a port taken
+		// meanwhile is replaced, in the inventory and known_hosts too).
+		moved, err := l.Bind()
+		if err != nil {
+			return err
+		}
+		if len(moved) > 0 {
+			fmt.Fprintf(e.stderr, "lab: another program took the SSH port of %s since the lab went down; it listens on a new port (inventory and known_hosts updated)\n", strings.Join(moved, ", "))
+		}
 	}
-	// A new lab's SSH ports are bound already: the daemon gets them as they
-	// are, so nothing can take one in between.
+	// The SSH ports are bound already: the daemon gets them as they are, so
+	// nothing can take one in between.
 	err = e.startLabDaemon(dir, l)
 	l.CloseListeners()
 	if err != nil {
@@ -136,8 +146,7 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string) error {
 }
 
 // startLabDaemon starts `drover lab serve` in its own session, handing it
-// the SSH listeners l holds open (a new lab), and waits until its SSH servers
-// listen.
+// the SSH listeners l holds open, and waits until its SSH servers listen.
 func (e *env) startLabDaemon(dir string, l *lab.Lab) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -145,7 +154,7 @@ func (e *env) startLabDaemon(dir string, l *lab.Lab) error {
 	}
 	files, err := l.ListenerFiles()
 	if err != nil {
-		files = nil // a lab that was down holds none: the daemon binds the recorded ports
+		return err
 	}
 	defer func() {
 		for _, f := range files {

@@ -145,18 +145,32 @@ profile "gateway-worker" {
 	return os.WriteFile(l.Inventory, []byte(b.String()), 0o644)
 }
 
-// setInventoryOffset rewrites the offset of node name in the lab's
-// inventory, leaving everything else as it is.
-func setInventoryOffset(file, name string, offset int) error {
+// setNodeAttr rewrites a number attribute (offset, port) of node name in
+// the lab's inventory, leaving everything else as it is.
+func setNodeAttr(file, name, attr string, value int) error {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return err
 	}
-	re := regexp.MustCompile(`(?s)(node\s+` + regexp.QuoteMeta(strconv.Quote(name)) + `\s*\{[^}]*?\boffset\s*=\s*)\d+`)
+	re := regexp.MustCompile(`(?s)(node\s+` + regexp.QuoteMeta(strconv.Quote(name)) + `\s*\{[^}]*?\b` + attr + `\s*=\s*)\d+`)
 	loc := re.FindSubmatchIndex(b)
 	if loc == nil {
-		return fmt.Errorf("lab: %s: no offset in the block of node %q", file, name)
+		return fmt.Errorf("lab: %s: no %s in the block of node %q", file, attr, name)
 	}
-	out := append(append(append([]byte(nil), b[:loc[3]]...), strconv.Itoa(offset)...), b[loc[1]:]...)
+	out := append(append(append([]byte(nil), b[:loc[3]]...), strconv.Itoa(value)...), b[loc[1]:]...)
 	return os.WriteFile(file, out, 0o644)
+}
+
+// setKnownHostsPort moves the known_hosts entry of 127.0.0.1:from to port to.
+func setKnownHostsPort(file string, from, to int) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	old := fmt.Sprintf("[127.0.0.1]:%d ", from)
+	if !strings.Contains(string(b), old) {
+		return fmt.Errorf("lab: %s has no entry for 127.0.0.1:%d", file, from)
+	}
+	out := strings.Replace(string(b), old, fmt.Sprintf("[127.0.0.1]:%d ", to), 1)
+	return os.WriteFile(file, []byte(out), 0o600)
 }

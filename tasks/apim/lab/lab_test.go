@@ -274,3 +274,51 @@ func TestChildBuildsTheSimulator(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestBindMovesATakenPort: a lab brought up again finds one node's SSH port
+// taken by another program; that node moves to a free port, written to the
+// inventory, known_hosts and lab.json, and the others keep theirs.
+func TestBindMovesATakenPort(t *testing.T) {
+	l := create(t, "cp=1,gw=2")
+	l.CloseListeners() // the lab goes down
+	gw := l.Nodes[1]
+	squatter, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(gw.SSHPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer squatter.Close()
+	again, err := lab.Load(l.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := again.Bind()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.CloseListeners()
+	if !slices.Equal(moved, []string{gw.Name}) {
+		t.Fatalf("moved %q, want [%s]", moved, gw.Name)
+	}
+	port := again.Nodes[1].SSHPort
+	if port == gw.SSHPort || again.Nodes[0].SSHPort != l.Nodes[0].SSHPort {
+		t.Fatalf("ports %d, %d", again.Nodes[0].SSHPort, port)
+	}
+	saved, _ := lab.Load(l.Dir)
+	if saved.Nodes[1].SSHPort != port {
+		t.Fatalf("lab.json port %d, want %d", saved.Nodes[1].SSHPort, port)
+	}
+	kh, _ := os.ReadFile(l.KnownHosts)
+	if !strings.Contains(string(kh), "[127.0.0.1]:"+strconv.Itoa(port)+" ") || strings.Contains(string(kh), "[127.0.0.1]:"+strconv.Itoa(gw.SSHPort)+" ") {
+		t.Fatalf("known_hosts:\n%s", kh)
+	}
+	for _, n := range load(t, again).Nodes {
+		if n.Name == gw.Name && n.SSH.Port != port {
+			t.Fatalf("inventory port %d, want %d", n.SSH.Port, port)
+		}
+	}
+	srv, err := again.Serve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+}

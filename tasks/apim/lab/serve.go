@@ -114,6 +114,53 @@ func (l *Lab) takeListener(node string) net.Listener {
 	return ln
 }
 
+// Bind binds the SSH port of every node again (a lab that was down), keeping
+// the listeners for Serve or ListenerFiles. A node whose port another program
+// took meanwhile gets a free one, written to the inventory, known_hosts and
+// lab.json; Bind returns the nodes that moved.
+func (l *Lab) Bind() (moved []string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.listeners == nil {
+		l.listeners = map[string]net.Listener{}
+	}
+	defer func() {
+		if err != nil {
+			for name, ln := range l.listeners {
+				ln.Close()
+				delete(l.listeners, name)
+			}
+		}
+	}()
+	for _, n := range l.Nodes {
+		if l.listeners[n.Name] != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(n.SSHPort))
+		if err != nil {
+			if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				return nil, fmt.Errorf("lab: node %s: %w", n.Name, err)
+			}
+			l.listeners[n.Name] = ln
+			port := ln.Addr().(*net.TCPAddr).Port
+			if err := setNodeAttr(l.Inventory, n.Name, "port", port); err != nil {
+				return nil, err
+			}
+			if err := setKnownHostsPort(l.KnownHosts, n.SSHPort, port); err != nil {
+				return nil, err
+			}
+			n.SSHPort = port
+			moved = append(moved, n.Name)
+			continue
+		}
+		l.listeners[n.Name] = ln
+	}
+	if len(moved) > 0 {
+		return moved, l.save()
+	}
+	return nil, nil
+}
+
 // ListenerFiles returns the SSH listeners Create left open, one per node in
 // l.Nodes order, as files to hand to the process that will serve them
 // (exec.Cmd.ExtraFiles; that process calls InheritListeners). The caller
@@ -278,7 +325,7 @@ func (l *Lab) moveNode(n *Node) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := setInventoryOffset(l.Inventory, n.Name, off); err != nil {
+	if err := setNodeAttr(l.Inventory, n.Name, "offset", off); err != nil {
 		return err
 	}
 	n.Offset = off
