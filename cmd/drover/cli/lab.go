@@ -39,10 +39,10 @@ func (e *env) newLabCommand() *cli.Command {
 					"API Manager on every node, " + strconv.Itoa(lab.StartParallel) + " at a time.\n\n" +
 					"What a node costs (measured on 2 cores, 150 and 200 nodes): about 8 MiB of memory (two\n" +
 					"processes, the simulated server and its startup loop, 30 MiB RSS of which most is the shared\n" +
-					"drover binary) and 0.2 MiB in the lab daemon that hosts the SSH servers; 0.4% of one core\n" +
-					"while idle (the server keeps writing its databases and index), and about 0.1 s of the machine\n" +
-					"to start. 150 nodes come up in about 15 s and take 1.1 to 1.3 GiB and two thirds of a core; a plan\n" +
-					"on them takes 10 to 20 s. At most " + strconv.Itoa(lab.MaxNodes) + " nodes.",
+					"drover binary) and up to 0.2 MiB in the lab daemon that hosts the SSH servers; 0.4% of one\n" +
+					"core while idle (the server keeps writing its databases and index), and about 0.1 s of the\n" +
+					"machine to start. 150 nodes come up in about 15 s and take 1.1 to 1.3 GiB and two thirds of\n" +
+					"a core; a plan on them takes 10 to 20 s. At most " + strconv.Itoa(lab.MaxNodes) + " nodes.",
 				Flags: []cli.Flag{dirFlag, &cli.StringFlag{Name: "nodes", Value: "cp=2,tm=2,gw=2", Usage: "the nodes per profile: cp, tm, km, gw (e.g. cp=2,tm=2,km=2,gw=144)"}},
 				Action: func(c *cli.Context) error {
 					return e.runLabUp(c.Context, c.String("dir"), c.String("nodes"))
