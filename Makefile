@@ -12,10 +12,15 @@ build:
 	$(GO) build -o $(BIN) ./cmd/drover
 
 ## test: every tier (unit, in-process SSH, real OpenSSH sshd), the fuzz seed corpora, and the demo.
+## The tests and the demo run with a TMPDIR of their own, which must be empty afterwards:
+## nothing a test (or the lab) makes may stay behind in the temporary folder.
 test:
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 8m $(PKGS)
-	$(MAKE) --no-print-directory demo
+	@tmp=$$(mktemp -d "$${TMPDIR:-/tmp}/drover-make-test.XXXXXX") || exit 1; \
+	TMPDIR=$$tmp $(GO) test -count=1 -timeout 8m $(PKGS) && \
+	TMPDIR=$$tmp $(MAKE) --no-print-directory demo; rc=$$?; \
+	if [ -n "$$(ls -A "$$tmp")" ]; then echo "make test: these were left in the temporary folder:"; ls -A "$$tmp"; rc=1; fi; \
+	rm -rf "$$tmp"; exit $$rc
 
 ## test-short: the quick tiers only (skips the real-sshd tier).
 test-short:

@@ -28,6 +28,7 @@ import (
 // ServerConfig configures a Server started with Start.
 type ServerConfig struct {
 	Addr           string               // listen address; "" is 127.0.0.1:0
+	Listener       net.Listener         // non-nil: serve on it (already listening) instead of Addr; Close closes it
 	HostKey        ssh.Signer           // nil: a new ed25519 key
 	ExtraHostKeys  []ssh.Signer         // more host keys, of other types
 	AuthorizedKeys []ssh.PublicKey      // keys accepted for login
@@ -93,9 +94,12 @@ func Start(cfg ServerConfig) (*Server, error) {
 	for _, k := range cfg.ExtraHostKeys {
 		s.sshCfg.AddHostKey(k)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("sshtest: %w", err)
+	ln := cfg.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("sshtest: %w", err)
+		}
 	}
 	s.ln = ln
 	s.wg.Add(1)

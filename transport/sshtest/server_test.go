@@ -153,3 +153,36 @@ func TestConcurrentConnectionsAndSessions(t *testing.T) {
 		t.Errorf("accepted %d connections, want 8", s.Accepted())
 	}
 }
+
+// TestStartOnAListener: a server serves on a listener its caller opened
+// (the lab binds every node's port first and keeps it, so no other process
+// can take it between choosing and serving), and Close closes it.
+func TestStartOnAListener(t *testing.T) {
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sshtest.Start(sshtest.ServerConfig{Listener: ln, Addr: "192.0.2.1:1", Dir: dir, ClientKeyFile: filepath.Join(dir, "id_ed25519")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Addr() != ln.Addr().String() {
+		t.Fatalf("serves on %s, want the listener's %s", s.Addr(), ln.Addr())
+	}
+	kh := filepath.Join(dir, "known_hosts")
+	os.WriteFile(kh, []byte(s.KnownHostsLine()+"\n"), 0o600)
+	cfg, err := s.TransportConfig("n", kh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := transport.Dial(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	s.Close()
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("after Close the listener accepts: %v", err)
+	}
+}

@@ -10,12 +10,21 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"testing"
 	"time"
 
 	"github.com/drover-sh/drover/transport"
 	"golang.org/x/crypto/ssh"
 )
+
+// TB is the part of testing.TB the helpers use. sshtest does not import the
+// testing package, so the lab (which hosts its nodes on sshtest servers) keeps
+// it out of the drover binary; *testing.T and *testing.B satisfy it.
+type TB interface {
+	Helper()
+	TempDir() string
+	Fatal(args ...any)
+	Cleanup(func())
+}
 
 // Option configures a server made by NewServer.
 type Option func(*ServerConfig)
@@ -49,7 +58,7 @@ func WithFullDisk(full func(path string) bool) Option {
 // NewServer starts a server for a test. A client key is created in a
 // t.TempDir() and authorized; t.Cleanup closes the server and waits for its
 // goroutines.
-func NewServer(t testing.TB, opts ...Option) *Server {
+func NewServer(t TB, opts ...Option) *Server {
 	t.Helper()
 	cfg := ServerConfig{Dir: t.TempDir(), ClientKeyFile: filepath.Join(t.TempDir(), "id_ed25519")}
 	for _, o := range opts {
@@ -66,7 +75,7 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 // ClientConfig returns a transport.Config that reaches this server: its
 // client key, a known_hosts file (in a t.TempDir()) holding its host key,
 // no ssh_config and no agent.
-func (s *Server) ClientConfig(t testing.TB) transport.Config {
+func (s *Server) ClientConfig(t TB) transport.Config {
 	t.Helper()
 	kh := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(kh, []byte(s.KnownHostsLine()+"\n"), 0o600); err != nil {

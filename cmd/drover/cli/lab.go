@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -44,7 +43,15 @@ func (e *env) newLabCommand() *cli.Command {
 			{
 				Name:  "up",
 				Usage: "create (or restart) a lab and start it",
-				Flags: []cli.Flag{dirFlag, &cli.StringFlag{Name: "nodes", Value: "cp=2,tm=2,gw=2", Usage: "the nodes per profile: cp, tm, km, gw"}},
+				Description: "Makes a lab in DIR (or starts the one there again, at whatever level its nodes run) and starts\n" +
+					"API Manager on every node, " + strconv.Itoa(lab.StartParallel) + " at a time.\n\n" +
+					"What a node costs (measured on 2 cores, 150 and 200 nodes): about 8 MiB of memory (two\n" +
+					"processes, the simulated server and its startup loop, 30 MiB RSS of which most is the shared\n" +
+					"drover binary) and up to 0.2 MiB in the lab daemon that hosts the SSH servers; 0.4% of one\n" +
+					"core while idle (the server keeps writing its databases and index), and about 0.1 s of the\n" +
+					"machine to start. 150 nodes come up in about 15 s and take 1.1 to 1.3 GiB and two thirds of\n" +
+					"a core; a plan on them takes 10 to 20 s. At most " + strconv.Itoa(lab.MaxNodes) + " nodes.",
+				Flags: []cli.Flag{dirFlag, &cli.StringFlag{Name: "nodes", Value: "cp=2,tm=2,gw=2", Usage: "the nodes per profile: cp, tm, km, gw (e.g. cp=2,tm=2,km=2,gw=144)"}},
 				Action: func(c *cli.Context) error {
 					return e.runLabUp(c.Context, c.String("dir"), c.String("nodes"), c.Bool("json"))
 				},
@@ -56,8 +63,8 @@ func (e *env) newLabCommand() *cli.Command {
 				Action: func(c *cli.Context) error { return e.runLabDown(c.String("dir"), c.Bool("json")) },
 			},
 			{
-				Name: "serve", Hidden: true, Flags: []cli.Flag{dirFlag},
-				Action: func(c *cli.Context) error { return e.runLabServe(c.Context, c.String("dir")) },
+				Name: "serve", Hidden: true, Flags: []cli.Flag{dirFlag, &cli.IntFlag{Name: "listen-fds"}},
+				Action: func(c *cli.Context) error { return e.runLabServe(c.Context, c.String("dir"), c.Int("listen-fds")) },
 			},
 			{
 				Name: "sim", Hidden: true, SkipFlagParsing: true,
@@ -103,14 +110,29 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string, jsonOut bool)
 			return err
 		}
 		if err := os.WriteFile(sim, []byte(wrapper), 0o755); err != nil {
+			l.CloseListeners()
 			return err
 		}
+	} else {
+		// A lab that was down: its ports bound again here (a port taken
+		// meanwhile is replaced, in the inventory and known_hosts too).
+		moved, err := l.Bind()
+		if err != nil {
+			return err
+		}
+		if len(moved) > 0 {
+			fmt.Fprintf(e.stderr, "lab: another program took the SSH port of %s since the lab went down; it listens on a new port (inventory and known_hosts updated)\n", strings.Join(moved, ", "))
+		}
 	}
-	if err := e.startLabDaemon(dir); err != nil {
+	// The SSH ports are bound already: the daemon gets them as they are, so
+	// nothing can take one in between.
+	err = e.startLabDaemon(dir, l)
+	l.CloseListeners()
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.stderr, "starting API Manager on every node...")
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	fmt.Fprintf(e.stderr, "starting API Manager on every node (%d at a time)...\n", lab.StartParallel)
+	sctx, cancel := context.WithTimeout(ctx, lab.StartBudget(len(l.Nodes)))
 	defer cancel()
 	if err := l.StartProducts(sctx); err != nil {
 		return fmt.Errorf("%w; take the lab down with: drover lab down --dir %s", err, dir)
@@ -122,9 +144,9 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string, jsonOut bool)
 	if rel == "" || strings.HasPrefix(rel, "..") {
 		rel = l.Inventory
 	}
-	fmt.Fprintf(e.stdout, "lab up in %s: %d API Manager %s nodes at update level %d, each behind its own SSH server\n", dir, len(l.Nodes), l.Version, l.Level)
+	fmt.Fprintf(e.stdout, "lab up in %s: %d API Manager %s nodes at %s, each behind its own SSH server\n", dir, len(l.Nodes), l.Version, l.LevelSummary())
 	for _, n := range l.Nodes {
-		fmt.Fprintf(e.stdout, "  %-6s %-16s ssh 127.0.0.1:%d  offset %d  %s\n", n.Name, n.Profile, n.SSHPort, n.Offset, n.Home)
+		fmt.Fprintf(e.stdout, "  %-6s %-20s ssh 127.0.0.1:%d  offset %d  %s\n", n.Name, n.Profile, n.SSHPort, n.Offset, n.Home)
 	}
 	fmt.Fprintf(e.stdout, "inventory %s, pack %s (level %d)\n\ntry next:\n", l.Inventory, l.Pack, l.Level+1)
 	for _, c := range []string{"status", "plan", "apply", "status"} {
@@ -134,13 +156,22 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string, jsonOut bool)
 	return nil
 }
 
-// startLabDaemon starts `drover lab serve` in its own session and waits
-// until its SSH servers listen.
-func (e *env) startLabDaemon(dir string) error {
+// startLabDaemon starts `drover lab serve` in its own session, handing it
+// the SSH listeners l holds open, and waits until its SSH servers listen.
+func (e *env) startLabDaemon(dir string, l *lab.Lab) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
 	}
+	files, err := l.ListenerFiles()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
 	logf, err := os.OpenFile(filepath.Join(dir, "lab.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
@@ -148,15 +179,17 @@ func (e *env) startLabDaemon(dir string) error {
 	defer logf.Close()
 	ready := filepath.Join(dir, "lab.ready")
 	os.Remove(ready)
-	cmd := exec.Command(exe, "lab", "serve", "--dir", dir)
+	cmd := exec.Command(exe, "lab", "serve", "--dir", dir, "--listen-fds", strconv.Itoa(len(files)))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.ExtraFiles = files // fds 3, 4, ...: one per node, in lab.json order
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("lab: start the SSH servers: %w", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.After(30 * time.Second)
+	budget := 30*time.Second + time.Duration(len(l.Nodes))*100*time.Millisecond
+	deadline := time.After(budget)
 	for {
 		if _, err := os.Stat(ready); err == nil {
 			return nil
@@ -166,7 +199,7 @@ func (e *env) startLabDaemon(dir string) error {
 			b, _ := os.ReadFile(filepath.Join(dir, "lab.log"))
 			return fmt.Errorf("lab: the SSH servers exited (%v): %s", err, lastLine(string(b)))
 		case <-deadline:
-			return errors.New("lab: the SSH servers did not come up within 30s; see " + filepath.Join(dir, "lab.log"))
+			return fmt.Errorf("lab: the SSH servers did not come up within %v; see %s", budget, filepath.Join(dir, "lab.log"))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -174,10 +207,19 @@ func (e *env) startLabDaemon(dir string) error {
 
 // runLabServe is the lab's daemon: it hosts the nodes' SSH servers until
 // it is told to stop, then stops the simulated servers and exits.
-func (e *env) runLabServe(ctx context.Context, dir string) error {
+func (e *env) runLabServe(ctx context.Context, dir string, listenFDs int) error {
 	l, err := lab.Load(dir)
 	if err != nil {
 		return err
+	}
+	if listenFDs > 0 {
+		files := make([]*os.File, listenFDs)
+		for i := range files {
+			files[i] = os.NewFile(uintptr(3+i), "ssh-listener-"+strconv.Itoa(i))
+		}
+		if err := l.InheritListeners(files); err != nil {
+			return err
+		}
 	}
 	srv, err := l.Serve()
 	if err != nil {

@@ -15,10 +15,10 @@ import (
 )
 
 var (
-	buildMu    sync.Mutex
-	builtOnce  string // the first binary this process compiled; later Builds copy it
-	offsetMu   sync.Mutex
-	offsetsOut = map[int]bool{}
+	buildMu   sync.Mutex
+	builtOnce string // the first binary this process compiled; later Builds copy it
+	offsetMu  sync.Mutex
+	portsOut  = map[int]bool{} // ports of the offsets handed out
 )
 
 // Build compiles cmd/apimsim into dir and returns the binary's path. The first call in a process
@@ -88,27 +88,54 @@ func copyExecutable(src, dst string) error {
 	return os.Rename(tmp, dst)
 }
 
+// The offsets FreeOffset and FreeOffsets hand out keep both ports in
+// [offsetLow+9443, 32768): below Linux's ephemeral range (ip_local_port_range
+// starts at 32768), where the SSH servers and every outgoing connection take
+// their ports, so no connection of this machine takes one by chance.
+const (
+	offsetLow  = 100
+	offsetSpan = 32768 - 9763 - offsetLow
+)
+
 // FreeOffset returns a [server] offset whose ports 9763+offset and 9443+offset are free on
-// 127.0.0.1 right now, never the same offset twice in one process.
+// 127.0.0.1 right now, and whose ports no other offset handed out by this process uses.
 func FreeOffset() (int, error) {
+	offs, err := FreeOffsets(1)
+	if err != nil {
+		return 0, err
+	}
+	return offs[0], nil
+}
+
+// FreeOffsets returns n [server] offsets for n servers of one machine: no port of one is a
+// port of another (offsets 320 apart would share one: 9763+a = 9443+b), none is a port of an
+// offset handed out earlier in this process, and every port is free on 127.0.0.1 right now.
+// The offsets are packed from a random start, so labs made by different processes rarely
+// meet; a server that still finds its port taken (another program bound it since) fails to
+// start, and its caller picks it a new offset.
+func FreeOffsets(n int) ([]int, error) {
 	offsetMu.Lock()
 	defer offsetMu.Unlock()
-	for try := 0; try < 200; try++ {
-		// Both ports stay below 32768, where Linux's ephemeral range
-		// starts (ip_local_port_range): the SSH servers and every outgoing
-		// connection take their ports from there, so a port picked above
-		// it may be taken between this check and the server's listen.
-		off := 100 + rand.IntN(32768-9763-100)
-		if offsetsOut[off] {
+	var out []int
+	start := rand.IntN(offsetSpan)
+	for i := 0; i < offsetSpan && len(out) < n; i++ {
+		off := offsetLow + (start+i)%offsetSpan
+		http, https := Ports(off)
+		if portsOut[http] || portsOut[https] || !portFree(http) || !portFree(https) {
 			continue
 		}
-		http, https := Ports(off)
-		if portFree(http) && portFree(https) {
-			offsetsOut[off] = true
-			return off, nil
-		}
+		portsOut[http], portsOut[https] = true, true
+		out = append(out, off)
 	}
-	return 0, errors.New("apimsim: no free port offset found")
+	if len(out) < n {
+		for _, off := range out { // give back what this call took
+			http, https := Ports(off)
+			delete(portsOut, http)
+			delete(portsOut, https)
+		}
+		return nil, fmt.Errorf("apimsim: only %d of %d port offsets are free below port 32768", len(out), n)
+	}
+	return out, nil
 }
 
 func portFree(port int) bool {

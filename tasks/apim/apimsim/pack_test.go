@@ -115,3 +115,30 @@ func TestFreeOffsetDistinct(t *testing.T) {
 		seen[off] = true
 	}
 }
+
+// TestFreeOffsetsShareNoPort: a lab of hundreds of nodes gets offsets none of
+// whose ports is another's (offsets 320 apart would share one), nor a port of
+// an offset handed out before.
+func TestFreeOffsetsShareNoPort(t *testing.T) {
+	first, err := FreeOffset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offs, err := FreeOffsets(700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := map[int]int{}
+	for _, off := range append([]int{first}, offs...) {
+		http, https := Ports(off)
+		if http >= 32768 || https < 9443+100 {
+			t.Fatalf("offset %d: ports %d, %d outside [9543, 32768)", off, http, https)
+		}
+		for _, p := range []int{http, https} {
+			if o, ok := owner[p]; ok {
+				t.Fatalf("port %d belongs to offsets %d and %d", p, o, off)
+			}
+			owner[p] = off
+		}
+	}
+}

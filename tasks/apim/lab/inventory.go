@@ -5,13 +5,18 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/tasks"
 )
 
-const defaultRollout = `  order            = ["control-plane", "traffic-manager", "gateway-worker"]
-  max_unavailable  = 1
+// defaultRollout is the lab's rollout block; writeInventory adds the order
+// (every profile of the lab, in the release's default order).
+const defaultRollout = `  max_unavailable  = 1
   failure_budget   = 0
   auto_rollback    = true
   health_timeout   = "2m"
@@ -51,9 +56,34 @@ const lbScript = `#!/bin/sh
 echo "$(date +%H:%M:%S) $1 $2" >> "$(dirname "$0")/lb.log"
 `
 
+// rolloutOrder is the rollout order of the lab's profiles: the release's
+// default order (inventory.DefaultsFor), then any other profile the lab has.
+func (l *Lab) rolloutOrder() []string {
+	var order []string
+	if v, err := inventory.ParseVersion(l.Version); err == nil {
+		if d, err := inventory.DefaultsFor(v); err == nil {
+			for _, p := range d.Profiles {
+				if slices.ContainsFunc(l.Nodes, func(n *Node) bool { return n.Profile == p }) {
+					order = append(order, p)
+				}
+			}
+		}
+	}
+	for _, n := range l.Nodes {
+		if !slices.Contains(order, n.Profile) {
+			order = append(order, n.Profile)
+		}
+	}
+	return order
+}
+
 func (l *Lab) writeInventory(rollout string) error {
 	if rollout == "" {
-		rollout = defaultRollout
+		quoted := make([]string, 0, 4)
+		for _, p := range l.rolloutOrder() {
+			quoted = append(quoted, strconv.Quote(p))
+		}
+		rollout = "  order            = [" + strings.Join(quoted, ", ") + "]\n" + defaultRollout
 	}
 	pack, err := tasks.OpenPack(l.Pack, "")
 	if err != nil {
@@ -113,4 +143,34 @@ profile "gateway-worker" {
 		return err
 	}
 	return os.WriteFile(l.Inventory, []byte(b.String()), 0o644)
+}
+
+// setNodeAttr rewrites a number attribute (offset, port) of node name in
+// the lab's inventory, leaving everything else as it is.
+func setNodeAttr(file, name, attr string, value int) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	re := regexp.MustCompile(`(?s)(node\s+` + regexp.QuoteMeta(strconv.Quote(name)) + `\s*\{[^}]*?\b` + attr + `\s*=\s*)\d+`)
+	loc := re.FindSubmatchIndex(b)
+	if loc == nil {
+		return fmt.Errorf("lab: %s: no %s in the block of node %q", file, attr, name)
+	}
+	out := append(append(append([]byte(nil), b[:loc[3]]...), strconv.Itoa(value)...), b[loc[1]:]...)
+	return os.WriteFile(file, out, 0o644)
+}
+
+// setKnownHostsPort moves the known_hosts entry of 127.0.0.1:from to port to.
+func setKnownHostsPort(file string, from, to int) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	old := fmt.Sprintf("[127.0.0.1]:%d ", from)
+	if !strings.Contains(string(b), old) {
+		return fmt.Errorf("lab: %s has no entry for 127.0.0.1:%d", file, from)
+	}
+	out := strings.Replace(string(b), old, fmt.Sprintf("[127.0.0.1]:%d ", to), 1)
+	return os.WriteFile(file, []byte(out), 0o600)
 }

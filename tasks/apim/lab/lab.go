@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
 	"github.com/drover-sh/drover/transport/sshtest"
@@ -54,6 +55,10 @@ func DefaultNodes() []NodeSpec {
 	}
 }
 
+// MaxNodes is the most nodes a lab takes (see `drover lab up --help` for
+// what one costs).
+const MaxNodes = 500
+
 // ParseNodes reads a --nodes spec such as "cp=2,tm=2,gw=4" (cp, tm, km, gw).
 func ParseNodes(spec string) ([]NodeSpec, error) {
 	profiles := map[string]string{"cp": "control-plane", "tm": "traffic-manager", "gw": "gateway-worker", "km": "api-key-manager-node"}
@@ -61,8 +66,8 @@ func ParseNodes(spec string) ([]NodeSpec, error) {
 	for _, part := range strings.Split(spec, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		var n int
-		if _, err := fmt.Sscan(v, &n); !ok || err != nil || n < 0 || n > 50 || profiles[k] == "" {
-			return nil, fmt.Errorf("lab: --nodes %q: write it as cp=2,tm=2,gw=2 (cp, tm, km, gw; 0-50 each)", spec)
+		if _, err := fmt.Sscan(v, &n); !ok || err != nil || n < 0 || n > MaxNodes || profiles[k] == "" {
+			return nil, fmt.Errorf("lab: --nodes %q: write it as cp=2,tm=2,gw=2 (cp, tm, km, gw; at most %d nodes in all)", spec, MaxNodes)
 		}
 		for i := 1; i <= n; i++ {
 			out = append(out, NodeSpec{fmt.Sprintf("%s-%d", k, i), profiles[k]})
@@ -70,6 +75,9 @@ func ParseNodes(spec string) ([]NodeSpec, error) {
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("lab: --nodes %q has no node", spec)
+	}
+	if len(out) > MaxNodes {
+		return nil, fmt.Errorf("lab: --nodes %q makes %d nodes; a lab takes at most %d", spec, len(out), MaxNodes)
 	}
 	return out, nil
 }
@@ -96,6 +104,12 @@ type Lab struct {
 	Pack       string  `json:"pack"`
 	SimBin     string  `json:"sim_bin"`
 	Nodes      []*Node `json:"nodes"`
+
+	// listeners are the nodes' SSH listeners, bound by Create and kept open
+	// until Serve serves on them, so no other program can take a port
+	// between the lab choosing it and serving it.
+	listeners map[string]net.Listener
+	mu        sync.Mutex // guards the inventory and lab.json while nodes start at once
 }
 
 func manifest(dir string) string { return filepath.Join(dir, "lab.json") }
@@ -122,18 +136,10 @@ func (l *Lab) save() error {
 // known_hosts stays valid across `lab up` and `lab down`.
 func (n *Node) hostKeyFile() string { return filepath.Join(n.Dir, "ssh_host_ed25519_key") }
 
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// Create lays a lab out in spec.Dir (which must be empty or absent).
-func Create(spec Spec) (*Lab, error) {
+// Create lays a lab out in spec.Dir (which must be empty or absent). The
+// nodes' SSH ports stay bound (by the returned Lab) until Serve, or until
+// ListenerFiles hands them to another process and CloseListeners.
+func Create(spec Spec) (_ *Lab, err error) {
 	if spec.Version == "" {
 		spec.Version = "4.4.0"
 	}
@@ -154,24 +160,31 @@ func Create(spec Spec) (*Lab, error) {
 		return nil, err
 	}
 	product := apimsim.ProductName(spec.Version)
+	offsets, err := apimsim.FreeOffsets(len(spec.Nodes))
+	if err != nil {
+		return nil, err
+	}
 	l := &Lab{
 		Dir: dir, Version: spec.Version, Level: spec.Level, SimBin: spec.SimBin,
 		Inventory:  filepath.Join(dir, "drover.hcl"),
 		ClientKey:  filepath.Join(dir, "id_ed25519"),
 		KnownHosts: filepath.Join(dir, "known_hosts"),
 		Pack:       filepath.Join(dir, "packs", fmt.Sprintf("%s-u%d.zip", product, spec.Level+1)),
+		listeners:  map[string]net.Listener{},
 	}
+	defer func() {
+		if err != nil {
+			l.CloseListeners()
+		}
+	}()
 	if _, err := sshtest.ClientKey(l.ClientKey); err != nil {
 		return nil, err
 	}
 	var known strings.Builder
-	for _, ns := range spec.Nodes {
-		n := &Node{Name: ns.Name, Profile: ns.Profile, Dir: filepath.Join(dir, "nodes", ns.Name)}
+	for i, ns := range spec.Nodes {
+		n := &Node{Name: ns.Name, Profile: ns.Profile, Dir: filepath.Join(dir, "nodes", ns.Name), Offset: offsets[i]}
 		n.Home = filepath.Join(n.Dir, "wso2", product)
 		if err := apimsim.Layout(n.Home, apimsim.Spec{Version: spec.Version, Level: spec.Level, SimBin: spec.SimBin}); err != nil {
-			return nil, err
-		}
-		if n.Offset, err = apimsim.FreeOffset(); err != nil {
 			return nil, err
 		}
 		if err := apimsim.SetOffset(n.Home, n.Offset); err != nil {
@@ -182,9 +195,12 @@ func Create(spec Spec) (*Lab, error) {
 				return nil, err
 			}
 		}
-		if n.SSHPort, err = freePort(); err != nil {
-			return nil, err
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("lab: node %s: %w", n.Name, err)
 		}
+		l.listeners[n.Name] = ln
+		n.SSHPort = ln.Addr().(*net.TCPAddr).Port
 		pub, err := hostKey(n.hostKeyFile())
 		if err != nil {
 			return nil, err

@@ -8,12 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -67,79 +70,354 @@ func (s *Servers) Close() {
 	}
 }
 
-// Serve starts one SSH server per node on its recorded port. Commands run
-// in the node's directory with APIMSIM_BIN pointing at the simulator.
+// Serve starts one SSH server per node: on the listener Create (or
+// InheritListeners) left open for it, else on its recorded port. Commands
+// run in the node's directory with APIMSIM_BIN pointing at the simulator.
 func (l *Lab) Serve() (*Servers, error) {
 	ss := &Servers{}
+	fail := func(err error) (*Servers, error) {
+		ss.Close()
+		l.CloseListeners()
+		return nil, err
+	}
 	for _, n := range l.Nodes {
 		signer, err := loadSigner(n.hostKeyFile())
 		if err != nil {
-			ss.Close()
-			return nil, err
+			return fail(err)
+		}
+		ln := l.takeListener(n.Name)
+		if ln == nil {
+			if ln, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(n.SSHPort)); err != nil {
+				return fail(fmt.Errorf("lab: node %s: its SSH port %d is taken (%v): stop what holds it, or make the lab afresh in another --dir", n.Name, n.SSHPort, err))
+			}
 		}
 		srv, err := sshtest.Start(sshtest.ServerConfig{
-			Addr: "127.0.0.1:" + strconv.Itoa(n.SSHPort), HostKey: signer, ClientKeyFile: l.ClientKey, Dir: n.Dir,
+			Listener: ln, HostKey: signer, ClientKeyFile: l.ClientKey, Dir: n.Dir,
 			// Tests put fault-injecting stand-ins for system tools (a
 			// full disk for unzip, say) in the node's shims folder.
 			Env: []string{"PATH=" + n.ShimDir() + ":" + os.Getenv("PATH")},
 		})
 		if err != nil {
-			ss.Close()
-			return nil, fmt.Errorf("lab: node %s: %w", n.Name, err)
+			ln.Close()
+			return fail(fmt.Errorf("lab: node %s: %w", n.Name, err))
 		}
 		ss.list = append(ss.list, srv)
 	}
 	return ss, nil
 }
 
-// StartProducts starts API Manager on every node whose server is not
-// running, the way an operator would (the startup script with the node's
-// profile), after running profileSetup.sh once, and waits until each
-// answers /services/Version.
-func (l *Lab) StartProducts(ctx context.Context) error {
+func (l *Lab) takeListener(node string) net.Listener {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ln := l.listeners[node]
+	delete(l.listeners, node)
+	return ln
+}
+
+// Bind binds the SSH port of every node again (a lab that was down), keeping
+// the listeners for Serve or ListenerFiles. A node whose port another program
+// took meanwhile gets a free one, written to the inventory, known_hosts and
+// lab.json; Bind returns the nodes that moved.
+func (l *Lab) Bind() (moved []string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.listeners == nil {
+		l.listeners = map[string]net.Listener{}
+	}
+	defer func() {
+		if err != nil {
+			for name, ln := range l.listeners {
+				ln.Close()
+				delete(l.listeners, name)
+			}
+		}
+	}()
 	for _, n := range l.Nodes {
-		if _, alive := apimsim.PIDAlive(n.Home); alive {
+		if l.listeners[n.Name] != nil {
 			continue
 		}
-		script := filepath.Join(n.Home, apimsim.Script(l.Version))
-		setup := exec.CommandContext(ctx, "sh", filepath.Join(n.Home, "bin", "profileSetup.sh"), "-Dprofile="+n.Profile, "--skipConfigOptimization")
-		setup.Dir = filepath.Join(n.Home, "bin")
-		if out, err := setup.CombinedOutput(); err != nil || !strings.Contains(string(out), "Finished the optimizations") {
-			return fmt.Errorf("lab: node %s: profileSetup: %v: %s", n.Name, err, out)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(n.SSHPort))
+		if err != nil {
+			if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				return nil, fmt.Errorf("lab: node %s: %w", n.Name, err)
+			}
+			l.listeners[n.Name] = ln
+			port := ln.Addr().(*net.TCPAddr).Port
+			if err := setNodeAttr(l.Inventory, n.Name, "port", port); err != nil {
+				return nil, err
+			}
+			if err := setKnownHostsPort(l.KnownHosts, n.SSHPort, port); err != nil {
+				return nil, err
+			}
+			n.SSHPort = port
+			moved = append(moved, n.Name)
+			continue
 		}
-		cmd := exec.CommandContext(ctx, "sh", script, "start", "-Dprofile="+n.Profile)
-		cmd.Dir = n.Home
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("lab: node %s: start: %v: %s", n.Name, err, out)
-		}
+		l.listeners[n.Name] = ln
 	}
+	if len(moved) > 0 {
+		return moved, l.save()
+	}
+	return nil, nil
+}
+
+// ListenerFiles returns the SSH listeners Create left open, one per node in
+// l.Nodes order, as files to hand to the process that will serve them
+// (exec.Cmd.ExtraFiles; that process calls InheritListeners). The caller
+// closes the files, and CloseListeners once the other process has them.
+func (l *Lab) ListenerFiles() ([]*os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var files []*os.File
 	for _, n := range l.Nodes {
-		if err := waitVersion(ctx, n); err != nil {
-			return err
+		ln, ok := l.listeners[n.Name].(*net.TCPListener)
+		var f *os.File
+		err := fmt.Errorf("lab: node %s has no open SSH listener", n.Name)
+		if ok {
+			f, err = ln.File()
 		}
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, err
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}
+
+// InheritListeners takes the SSH listeners of ListenerFiles (one per node,
+// in l.Nodes order) for Serve, closing the files.
+func (l *Lab) InheritListeners(files []*os.File) error {
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	if len(files) != len(l.Nodes) {
+		return fmt.Errorf("lab: %d listeners handed over for %d nodes", len(files), len(l.Nodes))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.listeners == nil {
+		l.listeners = map[string]net.Listener{}
+	}
+	for i, n := range l.Nodes {
+		ln, err := net.FileListener(files[i])
+		if err != nil {
+			return fmt.Errorf("lab: node %s: the handed-over listener: %w", n.Name, err)
+		}
+		if a, ok := ln.Addr().(*net.TCPAddr); !ok || a.Port != n.SSHPort {
+			ln.Close()
+			return fmt.Errorf("lab: node %s: the handed-over listener is %s, not port %d", n.Name, ln.Addr(), n.SSHPort)
+		}
+		l.listeners[n.Name] = ln
 	}
 	return nil
 }
 
+// CloseListeners closes the SSH listeners not yet served.
+func (l *Lab) CloseListeners() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for name, ln := range l.listeners {
+		ln.Close()
+		delete(l.listeners, name)
+	}
+}
+
+// What starting a lab costs, measured on a 2-core machine (see
+// `drover lab up --help`). StartParallel nodes run profileSetup.sh and
+// their startup script at once; StartBudget is how long a lab of n nodes may
+// take to answer on every node.
+const StartParallel = 8
+
+// StartBudget is the time StartProducts needs at most for n nodes: a
+// minute, plus what the nodes' startups cost when they share two cores.
+func StartBudget(n int) time.Duration {
+	return time.Minute + time.Duration(n)*time.Second
+}
+
+// startAttempts is how often a node whose simulated server found its port
+// taken (by a program that bound it after the lab chose the offset) is
+// started again on a new offset.
+const startAttempts = 4
+
+// errPortTaken is a simulated server failing to bind its ports.
+var errPortTaken = errors.New("its HTTP or HTTPS port is taken")
+
+// StartProducts starts API Manager on every node whose server is not
+// running, the way an operator would (profileSetup.sh, then the startup
+// script with the node's profile), StartParallel nodes at a time, and waits
+// until each answers /services/Version, within ctx. A node whose server
+// finds its port taken gets a new offset (in its deployment.toml, lab.json
+// and the inventory) and is started again.
+func (l *Lab) StartProducts(ctx context.Context) error {
+	sem := make(chan struct{}, StartParallel)
+	errs := make([]error, len(l.Nodes))
+	var wg sync.WaitGroup
+	for i, n := range l.Nodes {
+		if _, alive := apimsim.PIDAlive(n.Home); alive {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for attempt := 1; ; attempt++ {
+				sem <- struct{}{}
+				err := l.startNode(ctx, n)
+				<-sem
+				if err == nil {
+					err = waitVersion(ctx, n)
+				}
+				if errors.Is(err, errPortTaken) && attempt < startAttempts {
+					if err = l.moveNode(n); err == nil {
+						continue
+					}
+				}
+				errs[i] = err
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 3 {
+		failed = append(failed[:3], fmt.Errorf("lab: and %d more nodes", len(failed)-3))
+	}
+	return errors.Join(failed...)
+}
+
+func (l *Lab) startNode(ctx context.Context, n *Node) error {
+	// A PID file naming a dead process is stale: without it, a PID file
+	// that appears is this start's.
+	if _, alive := apimsim.PIDAlive(n.Home); !alive {
+		os.Remove(apimsim.PIDFile(n.Home))
+	}
+	setup := exec.CommandContext(ctx, "sh", filepath.Join(n.Home, "bin", "profileSetup.sh"), "-Dprofile="+n.Profile, "--skipConfigOptimization")
+	setup.Dir = filepath.Join(n.Home, "bin")
+	if out, err := setup.CombinedOutput(); err != nil || !strings.Contains(string(out), "Finished the optimizations") {
+		return fmt.Errorf("lab: node %s: profileSetup: %v: %s", n.Name, err, out)
+	}
+	cmd := exec.CommandContext(ctx, "sh", filepath.Join(n.Home, apimsim.Script(l.Version)), "start", "-Dprofile="+n.Profile)
+	cmd.Dir = n.Home
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("lab: node %s: start: %v: %s", n.Name, err, out)
+	}
+	return nil
+}
+
+// moveNode gives n a new offset: in its deployment.toml, the inventory and
+// lab.json.
+func (l *Lab) moveNode(n *Node) error {
+	off, err := apimsim.FreeOffset()
+	if err != nil {
+		return err
+	}
+	if err := apimsim.SetOffset(n.Home, off); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := setNodeAttr(l.Inventory, n.Name, "offset", off); err != nil {
+		return err
+	}
+	n.Offset = off
+	return l.save()
+}
+
+// waitVersion waits until n answers /services/Version, or its server dies.
 func waitVersion(ctx context.Context, n *Node) error {
 	httpPort, _ := apimsim.Ports(n.Offset)
 	url := fmt.Sprintf("http://127.0.0.1:%d/services/Version", httpPort)
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadBefore := 0
+	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
 				return nil
 			}
 		}
+		// The server writes its PID file (startNode removed a stale one):
+		// a PID read whole that names no live process, twice in a row, is a
+		// server that exited (an empty file is one being written).
+		if pid, alive := apimsim.PIDAlive(n.Home); pid > 0 && !alive {
+			if deadBefore == pid {
+				return died(n)
+			}
+			deadBefore = pid
+		} else {
+			deadBefore = 0
+		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+			return fmt.Errorf("lab: node %s did not answer %s in time (%v); see %s", n.Name, url, ctx.Err(), apimsim.LogFile(n.Home))
+		case <-time.After(300 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("lab: node %s did not answer %s within a minute; see %s", n.Name, url, apimsim.LogFile(n.Home))
+}
+
+// died says why n's server exited during startup.
+func died(n *Node) error {
+	evs, _ := apimsim.ReadEvents(filepath.Dir(n.Home))
+	for i := len(evs) - 1; i >= 0; i-- {
+		if evs[i].Event == apimsim.EventFailed {
+			if strings.Contains(evs[i].Detail, "Failed to start the servlet transports") {
+				return fmt.Errorf("lab: node %s: %w: %s", n.Name, errPortTaken, evs[i].Detail)
+			}
+			return fmt.Errorf("lab: node %s: the server failed to start: %s; see %s", n.Name, evs[i].Detail, apimsim.LogFile(n.Home))
+		}
+	}
+	return fmt.Errorf("lab: node %s: the server exited during startup; see %s", n.Name, apimsim.LogFile(n.Home))
+}
+
+// Levels counts the nodes per update level, read from the nodes themselves
+// (after an apply they run the pack's level, not the one the lab was made at).
+func (l *Lab) Levels() map[int]int {
+	levels := map[int]int{}
+	for _, n := range l.Nodes {
+		level, err := apimsim.ReadLevel(n.Home)
+		if err != nil {
+			level = -1
+		}
+		levels[level]++
+	}
+	return levels
+}
+
+// LevelSummary says what Levels found: "update level 12", or "update levels
+// 11 (4 nodes), 12 (2 nodes)".
+func (l *Lab) LevelSummary() string {
+	levels := l.Levels()
+	keys := make([]int, 0, len(levels))
+	for k := range levels {
+		keys = append(keys, k)
+	}
+	sort.Ints(keys)
+	if len(keys) == 1 && keys[0] >= 0 {
+		return fmt.Sprintf("update level %d", keys[0])
+	}
+	var parts []string
+	for _, k := range keys {
+		name := strconv.Itoa(k)
+		if k < 0 {
+			name = "unknown"
+		}
+		nodes := "nodes"
+		if levels[k] == 1 {
+			nodes = "node"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d %s)", name, levels[k], nodes))
+	}
+	return "update levels " + strings.Join(parts, ", ")
 }
 
 // StopProducts stops every simulated server the lab's nodes run: the

@@ -1,6 +1,11 @@
 // Package labtest brings a lab cluster up for a test: simulated API Manager
 // nodes behind in-process SSH servers, torn down (servers closed, every
 // simulated process stopped) by t.Cleanup.
+//
+// A package whose tests use it runs them through Main, which removes what
+// the tests shared (the simulator binary) when they are done:
+//
+//	func TestMain(m *testing.M) { labtest.Main(m) }
 package labtest
 
 import (
@@ -9,7 +14,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
@@ -21,11 +25,32 @@ var (
 	simBin  string
 	simErr  error
 	simDir  string
+	inMain  bool
 )
 
-// SimBin builds the simulator once per test binary.
+// Main runs the tests of a package (from its TestMain), then removes the
+// folder SimBin built the simulator in, and exits with the tests' status.
+func Main(m *testing.M) {
+	inMain = true
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// Cleanup removes the simulator SimBin built (Main calls it).
+func Cleanup() {
+	if simDir != "" {
+		os.RemoveAll(simDir)
+	}
+}
+
+// SimBin builds the simulator once per test binary, in a folder Main removes
+// when the tests are done.
 func SimBin(t testing.TB) string {
 	t.Helper()
+	if !inMain {
+		t.Fatal("labtest: the simulator it builds would stay in the temporary folder: add to this package\n\tfunc TestMain(m *testing.M) { labtest.Main(m) }")
+	}
 	simOnce.Do(func() {
 		// A folder that outlives single tests (t.TempDir goes with the first).
 		simDir, simErr = os.MkdirTemp("", "drover-apimsim-")
@@ -46,9 +71,9 @@ const (
 	FastStop  = "200ms"
 )
 
-// FastRollout is a rollout block body with short health windows.
-const FastRollout = `  order            = ["control-plane", "traffic-manager", "gateway-worker"]
-  max_unavailable  = 1
+// FastRollout is a rollout block body with short health windows and no
+// order: the release's default order has every profile a lab can have.
+const FastRollout = `  max_unavailable  = 1
   failure_budget   = 0
   auto_rollback    = true
   health_timeout   = "20s"
@@ -84,7 +109,7 @@ func New(t testing.TB, spec lab.Spec) *lab.Lab {
 		l.StopProducts()
 		srv.Close()
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), lab.StartBudget(len(l.Nodes)))
 	defer cancel()
 	if err := l.StartProducts(ctx); err != nil {
 		t.Fatal(err)
