@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -58,38 +59,125 @@ func loadSigner(file string) (ssh.Signer, error) {
 }
 
 // Servers are a lab's running SSH servers.
-type Servers struct{ list []*sshtest.Server }
+type Servers struct {
+	lab  *Lab
+	mu   sync.Mutex
+	list []*sshtest.Server // in l.Nodes order; nil while a node's server is stopped
+}
 
 // Close stops every SSH server and waits for its goroutines.
 func (s *Servers) Close() {
-	for _, srv := range s.list {
+	s.mu.Lock()
+	list := append([]*sshtest.Server(nil), s.list...)
+	s.mu.Unlock()
+	for _, srv := range list {
+		if srv != nil {
+			srv.Close()
+		}
+	}
+}
+
+func (s *Servers) index(name string) (int, error) {
+	if s.lab != nil {
+		for i, n := range s.lab.Nodes {
+			if n.Name == name && i < len(s.list) {
+				return i, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("lab: no SSH server for node %q", name)
+}
+
+// Server returns the node's running SSH server, nil while it is stopped.
+func (s *Servers) Server(name string) *sshtest.Server {
+	i, err := s.index(name)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.list[i]
+}
+
+// Stop closes one node's SSH server the way a dead sshd goes: the listener
+// closes, every connection drops and commands still running are killed.
+// The node's product keeps running. Stopping a stopped server does nothing.
+func (s *Servers) Stop(name string) error {
+	i, err := s.index(name)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	srv := s.list[i]
+	s.list[i] = nil
+	s.mu.Unlock()
+	if srv != nil {
 		srv.Close()
 	}
+	return nil
+}
+
+// Restart starts a stopped node's SSH server again, on the same port with
+// the same host key (so known_hosts stays valid). Restarting a running
+// server does nothing.
+func (s *Servers) Restart(name string) error {
+	i, err := s.index(name)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.list[i] != nil {
+		return nil
+	}
+	var srv *sshtest.Server
+	// The port was ours a moment ago; retry briefly in case the kernel
+	// has not let go of it yet.
+	for try := 0; ; try++ {
+		srv, err = s.lab.serveNode(s.lab.Nodes[i])
+		if err == nil || try >= 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	s.list[i] = srv
+	return nil
 }
 
 // Serve starts one SSH server per node on its recorded port. Commands run
 // in the node's directory with APIMSIM_BIN pointing at the simulator.
 func (l *Lab) Serve() (*Servers, error) {
-	ss := &Servers{}
+	ss := &Servers{lab: l}
 	for _, n := range l.Nodes {
-		signer, err := loadSigner(n.hostKeyFile())
+		srv, err := l.serveNode(n)
 		if err != nil {
 			ss.Close()
 			return nil, err
 		}
-		srv, err := sshtest.Start(sshtest.ServerConfig{
-			Addr: "127.0.0.1:" + strconv.Itoa(n.SSHPort), HostKey: signer, ClientKeyFile: l.ClientKey, Dir: n.Dir,
-			// Tests put fault-injecting stand-ins for system tools (a
-			// full disk for unzip, say) in the node's shims folder.
-			Env: []string{"PATH=" + n.ShimDir() + ":" + os.Getenv("PATH")},
-		})
-		if err != nil {
-			ss.Close()
-			return nil, fmt.Errorf("lab: node %s: %w", n.Name, err)
-		}
 		ss.list = append(ss.list, srv)
 	}
 	return ss, nil
+}
+
+// serveNode starts one node's SSH server on its recorded port.
+func (l *Lab) serveNode(n *Node) (*sshtest.Server, error) {
+	signer, err := loadSigner(n.hostKeyFile())
+	if err != nil {
+		return nil, err
+	}
+	srv, err := sshtest.Start(sshtest.ServerConfig{
+		Addr: "127.0.0.1:" + strconv.Itoa(n.SSHPort), HostKey: signer, ClientKeyFile: l.ClientKey, Dir: n.Dir,
+		// Tests put fault-injecting stand-ins for system tools (a
+		// full disk for unzip, say) in the node's shims folder.
+		Env: []string{"PATH=" + n.ShimDir() + ":" + os.Getenv("PATH")},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lab: node %s: %w", n.Name, err)
+	}
+	return srv, nil
 }
 
 // StartProducts starts API Manager on every node whose server is not
