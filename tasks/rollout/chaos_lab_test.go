@@ -112,7 +112,7 @@ func newChaosLab(t *testing.T, spec string, set chaosRolloutSettings) *chaosLab 
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, srv := labtest.NewServed(t, lab.Spec{Nodes: ns})
+	l, srv := serveChaosLab(t, ns)
 	c := &chaosLab{t: t, l: l, srv: srv, set: set, pack: l.Pack, faultsLog: map[string][]faultChange{},
 		sshDown: map[string]bool{}, deadRuns: map[string]bool{}, rollbackBy: map[string][]time.Time{}, start: time.Now()}
 	if err := os.WriteFile(filepath.Join(l.Dir, "lb.sh"), []byte(chaosLB), 0o755); err != nil {
@@ -123,6 +123,61 @@ func newChaosLab(t *testing.T, spec string, set chaosRolloutSettings) *chaosLab 
 	}
 	c.setPack(l.Pack)
 	return c
+}
+
+// serveChaosLab is labtest.NewServed, tried again in a fresh directory
+// when a node cannot start: the simulated servers take ports below the
+// ephemeral range, and other test processes on the machine (which pick
+// their ports on their own) may hold one.
+func serveChaosLab(t *testing.T, ns []lab.NodeSpec) (*lab.Lab, *lab.Servers) {
+	t.Helper()
+	var last error
+	for try := 1; try <= 3; try++ {
+		spec := lab.Spec{Nodes: ns, Dir: filepath.Join(t.TempDir(), "lab"), SimBin: labtest.SimBin(t),
+			StartDelay: labtest.FastStart, StopDelay: labtest.FastStop, Rollout: labtest.FastRollout}
+		l, err := lab.Create(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := l.Serve()
+		if err != nil {
+			last = err
+			continue
+		}
+		t.Cleanup(func() {
+			l.StopProducts()
+			srv.Close()
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err = l.StartProducts(ctx)
+		cancel()
+		if err == nil {
+			return l, srv
+		}
+		last = err
+		t.Logf("the lab did not come up (try %d; another process may hold a port): %v", try, err)
+		l.StopProducts()
+		srv.Close()
+	}
+	t.Fatalf("the lab did not come up in 3 tries: %v", last)
+	return nil, nil
+}
+
+// portClash reports a simulated server of the lab that could not listen on
+// its ports: another process on the machine held them, and the iteration
+// says nothing about drover.
+func (c *chaosLab) portClash() string {
+	for _, n := range c.l.Nodes {
+		for _, dir := range c.releases(n) {
+			b, _ := os.ReadFile(apimsim.LogFile(dir))
+			for _, line := range strings.Split(string(b), "\n") {
+				if strings.Contains(line, "Failed to start the servlet transports") {
+					return n.Name + ": " + strings.TrimSpace(line)
+				}
+			}
+		}
+	}
+	return ""
 }
 
 func (c *chaosLab) node(name string) *lab.Node {
