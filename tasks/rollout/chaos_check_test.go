@@ -57,7 +57,7 @@ func (s nodeState) describe() string {
 
 // lbLine is one request to the stand-in load balancer.
 type lbLine struct {
-	At               time.Time
+	At                time.Time
 	Action, Node, Run string
 }
 
@@ -208,6 +208,10 @@ func (c *chaosLab) checkCapacity(maxUn map[string]int) []string {
 				out = append(out, fmt.Sprintf("invariant 1 (capacity): profile %s, max_unavailable %d: at %s the engine (%s) took %s out of service (%s) while %d other node(s) of the profile were already out of service: %s",
 					profile[tr.Node], m, stamp(tr.At), who, tr.Node, how, len(others), strings.Join(others, "; ")))
 			}
+		}
+		if tr.Kind == apimsim.EventStopping && before.inService() {
+			out = append(out, fmt.Sprintf("invariant 3 (hooks): at %s the serving server of %s (level %d) was stopped without a drain first (%s; before_stop must run before a serving node stops)",
+				stamp(tr.At), tr.Node, tr.Level, c.runAround(tr.Node, tr.At)))
 		}
 		if tr.Kind == "enable" && before.proc != "up" {
 			out = append(out, fmt.Sprintf("invariant 3 (hooks): at %s run %s enabled %s in the load balancer while its server was %s since %s (%s)",

@@ -374,7 +374,10 @@ func (c *chaosLab) faultedRun(run string, rf runFaults, r *rand.Rand) []string {
 		if n == rf.CtlAt {
 			switch rf.Controller {
 			case "soft":
-				later(rf.CtlDelay, func() { c.note("fault: Ctrl-C once (soft cancel) of %s, %s after %s", run, rf.CtlDelay, where); cancelSoft() })
+				later(rf.CtlDelay, func() {
+					c.note("fault: Ctrl-C once (soft cancel) of %s, %s after %s", run, rf.CtlDelay, where)
+					cancelSoft()
+				})
 			case "hard":
 				later(rf.CtlDelay, func() {
 					c.note("fault: Ctrl-C twice (hard cancel) of %s, %s after %s", run, rf.CtlDelay, where)
@@ -540,9 +543,19 @@ func (c *chaosLab) recoverOne(run, how string, r *rand.Rand, maxUn map[string]in
 		return nil
 	}
 	name := pick(r, cands)
+	return c.recoverWith(ctx, ctl, run, how, name, facts[name])
+}
+
+// recoverWith is what `drover recover` does on one node: take its lock,
+// then Job.Rollback or Job.Apply, then give the lock back. A rollback that
+// reports success must leave the previous release running.
+func (c *chaosLab) recoverWith(ctx context.Context, ctl *controller, run, how, name string, f *tasks.Facts) []string {
+	inv := c.inventory()
 	n := inv.Node(name)
-	f := facts[name]
-	cn, _ := ctl.conns.Get(ctx, n)
+	cn, err := ctl.conns.Get(ctx, n)
+	if err != nil {
+		return []string{fmt.Sprintf("recover %s: %v", name, err)}
+	}
 	pack, perr := tasks.OpenPack(inv.Update.Pack, inv.Update.SHA256)
 	if perr != nil && how == "resume" {
 		c.t.Fatal(perr)
@@ -557,7 +570,6 @@ func (c *chaosLab) recoverOne(run, how string, r *rand.Rand, maxUn map[string]in
 		return nil
 	}
 	defer tasks.Release(context.WithoutCancel(ctx), cn, j.Paths, run)
-	var err error
 	if how == "rollback" {
 		c.mu.Lock()
 		c.rollbackBy[name] = append(c.rollbackBy[name], time.Now())

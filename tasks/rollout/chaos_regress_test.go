@@ -1,0 +1,265 @@
+package rollout_test
+
+// Regression tests for what the randomized fault test (TestChaos) found:
+// each replays one finding deterministically, with the same lab, hooks and
+// checks. Those that fail on the engine of the day are listed in
+// knownBugs: they run only with DROVER_KNOWN_BUGS=1 until the engine is
+// fixed, then the gate goes (the tests are the acceptance of the fix).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/drover-sh/drover/tasks"
+	"github.com/drover-sh/drover/tasks/apim/apimsim"
+	"github.com/drover-sh/drover/tasks/rollout"
+)
+
+// knownBug gates a regression test that fails on today's engine: it runs
+// only with DROVER_KNOWN_BUGS=1 until the engine is fixed. Remove the gate
+// (make knownBug return true) before merging the fix.
+func knownBug(t *testing.T, what string) bool {
+	t.Helper()
+	if os.Getenv("DROVER_KNOWN_BUGS") != "1" {
+		t.Logf("KNOWN ENGINE BUG, not checked unless DROVER_KNOWN_BUGS=1: %s", what)
+		return false
+	}
+	return true
+}
+
+func regressLab(t *testing.T, spec string, maxUn string, budget int) (*chaosLab, map[string]int) {
+	t.Helper()
+	set := chaosRolloutSettings{MaxUnavailable: maxUn, FailureBudget: budget}
+	for _, p := range []struct{ short, name string }{{"cp", "control-plane"}, {"tm", "traffic-manager"}, {"gw", "gateway-worker"}} {
+		if strings.Contains(spec, p.short+"=") {
+			set.Profiles = append(set.Profiles, p.name)
+		}
+	}
+	c := newChaosLab(t, spec, set)
+	inv := c.inventory()
+	m := map[string]int{}
+	for _, p := range set.Profiles {
+		m[p] = inv.MaxUnavailable(p)
+	}
+	return c, m
+}
+
+// applyOnce plans and applies one run; at, when set, sees every event and
+// may stop the run (soft, hard, kill).
+func applyOnce(c *chaosLab, run string, at func(e tasks.Event, ctl *controller, soft, hard context.CancelFunc)) (*rollout.Plan, error) {
+	ctl := c.newController(run)
+	defer ctl.close()
+	soft, cancelSoft := context.WithCancel(context.Background())
+	hard, cancelHard := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancelSoft()
+	defer cancelHard()
+	var once sync.Mutex
+	o := c.options(ctl, c.inventory(), func(e tasks.Event) {
+		if at != nil {
+			once.Lock()
+			defer once.Unlock()
+			at(e, ctl, cancelSoft, cancelHard)
+		}
+	})
+	p := rollout.Make(o, rollout.Probe(hard, o))
+	c.note("run %s: plan %+v", run, p.Summary)
+	_, err := rollout.Apply(soft, hard, o, p)
+	c.note("run %s: %v", run, err)
+	return p, err
+}
+
+func planOf(c *chaosLab, run string) *rollout.Plan {
+	ctl := c.newController(run)
+	defer ctl.close()
+	o := c.options(ctl, c.inventory(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return rollout.Make(o, rollout.Probe(ctx, o))
+}
+
+func actionOf(p *rollout.Plan, node string) string {
+	for _, w := range p.Waves {
+		for _, b := range w.Batches {
+			for _, n := range b.Nodes {
+				if n.Node == node {
+					return n.Action
+				}
+			}
+		}
+		for _, n := range w.Skipped {
+			if n.Node == node {
+				return n.Action + " (" + n.Reason + ")"
+			}
+		}
+	}
+	return "absent"
+}
+
+func report(t *testing.T, c *chaosLab, violations []string) {
+	t.Helper()
+	if len(violations) == 0 {
+		return
+	}
+	t.Logf("what happened:\n  %s", strings.Join(c.log, "\n  "))
+	for _, v := range violations {
+		t.Error(v)
+	}
+}
+
+// stopAtStep returns an event hook that stops the run the first time node
+// starts step, the way how says: soft, hard or kill.
+func stopAtStep(c *chaosLab, node, step, how string) func(tasks.Event, *controller, context.CancelFunc, context.CancelFunc) {
+	done := false
+	return func(e tasks.Event, ctl *controller, soft, hard context.CancelFunc) {
+		if done || e.Type != tasks.EventStepStarted || e.Node != node || e.Step != step {
+			return
+		}
+		done = true
+		c.note("fault: %s at the start of %s's %s step", how, node, step)
+		switch how {
+		case "kill":
+			ctl.kill()
+			soft()
+			hard()
+		case "hard":
+			soft()
+			hard()
+		default:
+			soft()
+		}
+	}
+}
+
+// Found by seed 2 (hard cancel while tm-2 was in its health gate): the next
+// plan calls the node up to date, apply skips it, and it stays drained in
+// the load balancer. Invariants 2 and 3.
+func TestChaosHardStopInHealthGateIsResumed(t *testing.T) {
+	if !knownBug(t, "a node interrupted in its health gate is planned as up to date and stays drained") {
+		return
+	}
+	c, maxUn := regressLab(t, "gw=2", "1", 0)
+	applyOnce(c, "regress-1", stopAtStep(c, "gw-1", "health", "hard"))
+	var v []string
+	if a := planOf(c, "regress-plan").Waves; len(a) > 0 {
+		if got := actionOf(planOf(c, "regress-plan"), "gw-1"); got != rollout.ActionResume {
+			v = append(v, fmt.Sprintf("invariant 2: after a hard stop in gw-1's health gate the plan says %q for gw-1, want %q", got, rollout.ActionResume))
+		}
+	}
+	if _, err := applyOnce(c, "regress-2", nil); err != nil {
+		v = append(v, fmt.Sprintf("apply after the interruption: %v", err))
+	}
+	v = append(v, c.checkCapacity(maxUn)...)
+	v = append(v, c.checkHooksPaired()...)
+	report(t, c, v)
+}
+
+// A controller killed (kill -9) in a node's health gate, then the README's
+// recovery: status, unlock, apply. Invariants 2, 3 and 6.
+func TestChaosKillInHealthGateThenUnlockAndApply(t *testing.T) {
+	if !knownBug(t, "a node interrupted in its health gate is planned as up to date and stays drained") {
+		return
+	}
+	c, maxUn := regressLab(t, "gw=2", "1", 0)
+	applyOnce(c, "regress-1", stopAtStep(c, "gw-1", "health", "kill"))
+	c.unlockDead()
+	var v []string
+	if got := actionOf(planOf(c, "regress-plan"), "gw-1"); got != rollout.ActionResume {
+		v = append(v, fmt.Sprintf("invariant 2: after the controller died in gw-1's health gate the plan says %q for gw-1, want %q", got, rollout.ActionResume))
+	}
+	if _, err := applyOnce(c, "regress-2", nil); err != nil {
+		v = append(v, fmt.Sprintf("apply after the recovery: %v", err))
+	}
+	v = append(v, c.checkCapacity(maxUn)...)
+	v = append(v, c.checkHooksPaired()...)
+	ctl := c.newController("regress-check")
+	defer ctl.close()
+	v = append(v, c.checkFinal(ctl, c.targetLevel(), c.l.Level)...)
+	report(t, c, v)
+}
+
+// A gateway stopped by hand before the run: with max_unavailable 1 the
+// engine may update the stopped one (it costs nothing) but must not take
+// the last serving gateway down. Invariant 1.
+func TestChaosPeerStoppedByHandCountsForCapacity(t *testing.T) {
+	if !knownBug(t, "a peer stopped by hand is not counted for capacity") {
+		return
+	}
+	c, maxUn := regressLab(t, "gw=2", "1", 0)
+	c.stopByHand("gw-2")
+	applyOnce(c, "regress-1", nil)
+	report(t, c, c.checkCapacity(maxUn))
+}
+
+// recover --rollback after the pack was rebuilt (same level, other bytes):
+// the node must run its previous release again, whatever the inventory's
+// pack is now. Invariant 4.
+func TestChaosRollbackAfterPackRebuilt(t *testing.T) {
+	if !knownBug(t, "rollback trusts the inventory's pack") {
+		return
+	}
+	c, maxUn := regressLab(t, "gw=2", "1", 0)
+	if _, err := applyOnce(c, "regress-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	c.rebuildPack(false, "regress")
+	v := c.recoverNode("regress-recover", "gw-1", "rollback")
+	v = append(v, c.checkCapacity(maxUn)...)
+	v = append(v, c.checkHooksPaired()...)
+	report(t, c, v)
+}
+
+// recover --rollback of a serving node must drain it first (before_stop)
+// and enable it after. Invariant 3.
+func TestChaosRecoverRollbackOfServingNodeDrainsFirst(t *testing.T) {
+	if !knownBug(t, "recover --rollback does not run before_stop on a serving node") {
+		return
+	}
+	c, maxUn := regressLab(t, "gw=2", "1", 0)
+	if _, err := applyOnce(c, "regress-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	v := c.recoverNode("regress-recover", "gw-1", "rollback")
+	v = append(v, c.checkCapacity(maxUn)...)
+	v = append(v, c.checkHooksPaired()...)
+	report(t, c, v)
+}
+
+// An operator edit of deployment.toml after a run configured the staged
+// release and was interrupted: the next run must carry the edit. Invariant 5.
+func TestChaosEditBetweenRunsIsCarried(t *testing.T) {
+	if !knownBug(t, "an edit made after configure ran is lost") {
+		return
+	}
+	c, _ := regressLab(t, "gw=1", "1", 0)
+	applyOnce(c, "regress-1", stopAtStep(c, "gw-1", "optimize", "hard"))
+	c.editConfig("gw-1", "regress-edit-1")
+	if _, err := applyOnce(c, "regress-2", nil); err != nil {
+		t.Errorf("apply after the edit: %v", err)
+	}
+	if lvl, _ := apimsim.ReadLevel(c.node("gw-1").Home); lvl != c.targetLevel() {
+		t.Errorf("gw-1 at level %d after the second run, want %d", lvl, c.targetLevel())
+	}
+	report(t, c, c.checkEdits(c.l.Level))
+}
+
+// recoverNode is `drover recover NODE --resume|--rollback` on a chosen node,
+// with the same checks recoverOne makes.
+func (c *chaosLab) recoverNode(run, name, how string) []string {
+	ctl := c.newController(run)
+	defer ctl.close()
+	inv := c.inventory()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n := inv.Node(name)
+	cn, err := ctl.conns.Get(ctx, n)
+	if err != nil {
+		return []string{fmt.Sprintf("recover %s: %v", name, err)}
+	}
+	f := tasks.Probe(ctx, cn, inv, n, tasks.ProbeOptions{})
+	return c.recoverWith(ctx, ctl, run, how, n.Name, f)
+}
