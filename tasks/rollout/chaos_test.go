@@ -230,13 +230,13 @@ func chaosIteration(t *testing.T, seed uint64, lastTry bool) (clash string) {
 			t.Logf("seed %d: inconclusive, a simulated server could not listen: %s; what the checks said:\n  %s", seed, clash, strings.Join(violations, "\n  "))
 			return
 		}
+		c.mu.Lock()
+		t.Logf("seed %d scenario:\n  %s\nwhat happened:\n  %s", seed, sc, strings.Join(c.log, "\n  "))
+		c.mu.Unlock()
 		if len(violations) == 0 && !t.Failed() {
 			t.Logf("seed %d: every invariant held (%s)", seed, time.Since(began).Round(time.Millisecond))
 			return
 		}
-		c.mu.Lock()
-		t.Logf("seed %d scenario:\n  %s\nwhat happened:\n  %s", seed, sc, strings.Join(c.log, "\n  "))
-		c.mu.Unlock()
 		for _, v := range violations {
 			t.Errorf("seed %d: %s", seed, v)
 		}
