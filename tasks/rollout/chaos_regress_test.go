@@ -261,3 +261,44 @@ func (c *chaosLab) recoverNode(run, name, how string) []string {
 	f := tasks.Probe(ctx, cn, inv, n, tasks.ProbeOptions{})
 	return c.recoverWith(ctx, ctl, run, how, n.Name, f)
 }
+
+// The SSH server of a node goes away for a second after its server was
+// stopped: the engine reconnects and finishes the node instead of leaving it
+// down. Invariant 10.
+func TestChaosSSHDropAfterStopIsRidden(t *testing.T) {
+	if !knownBug(t, "a connection lost after stop leaves the node down") {
+		return
+	}
+	c, maxUn := regressLab(t, "gw=2", "1", 0)
+	var wg sync.WaitGroup
+	done := false
+	_, err := applyOnce(c, "regress-1", func(e tasks.Event, _ *controller, _, _ context.CancelFunc) {
+		if done || e.Type != tasks.EventStepStarted || e.Node != "gw-1" || e.Step != "persist" {
+			return
+		}
+		done = true
+		c.dropSSH("gw-1")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Second)
+			c.restartSSH("gw-1")
+		}()
+	})
+	wg.Wait()
+	var v []string
+	if err != nil {
+		v = append(v, fmt.Sprintf("invariant 10: apply gave up after gw-1's SSH server was away for a second after its stop: %v", err))
+	}
+	v = append(v, c.checkCapacity(maxUn)...)
+	v = append(v, c.checkHooksPaired()...)
+	for _, n := range c.l.Nodes {
+		if lvl, _ := apimsim.ReadLevel(n.Home); lvl != c.targetLevel() {
+			v = append(v, fmt.Sprintf("invariant 10: %s at level %d after the run, want %d", n.Name, lvl, c.targetLevel()))
+		}
+		if _, alive := apimsim.PIDAlive(n.Home); !alive {
+			v = append(v, fmt.Sprintf("invariant 10: %s is down after the run", n.Name))
+		}
+	}
+	report(t, c, v)
+}
