@@ -404,7 +404,7 @@ func (c *chaosLab) checkEdits(old int) []string {
 			continue
 		}
 		lvl, _ := apimsim.ReadLevel(n.Home)
-		out = append(out, fmt.Sprintf("invariant 5 (operator edits): the edit %q the operator made at %s to %s's deployment.toml (release at level %d) is missing from the running release (level %d)", e.Token, stamp(e.At), e.Node, e.Level, lvl))
+		out = append(out, fmt.Sprintf("invariant 5 (operator edits): the edit %q the operator made at %s to %s's deployment.toml (release at level %d) is missing from the running release (level %d); the node's journal: %s", e.Token, stamp(e.At), e.Node, e.Level, lvl, c.journalSummary(n, "configure", "switch", "rollback")))
 	}
 	return out
 }
@@ -416,4 +416,20 @@ func (c *chaosLab) rolledBackAfter(node string, t time.Time) bool {
 		}
 	}
 	return slices.ContainsFunc(c.rollbackBy[node], func(at time.Time) bool { return at.After(t) })
+}
+
+// journalSummary lists a node's journal records of the given steps, for
+// failure messages: when each ran, in which run, how it ended.
+func (c *chaosLab) journalSummary(n *lab.Node, steps ...string) string {
+	b, err := os.ReadFile(filepath.Join(stateDir(n), "journal.jsonl"))
+	if err != nil {
+		return "(no journal: " + err.Error() + ")"
+	}
+	var out []string
+	for _, r := range tasks.ParseJournal(string(b)) {
+		if slices.Contains(steps, r.Step) {
+			out = append(out, fmt.Sprintf("%s %s %s/%s %.60s", stamp(r.At.Local()), r.Run, r.Step, r.Phase, r.Target))
+		}
+	}
+	return strings.Join(out, "; ")
 }

@@ -247,7 +247,7 @@ rollout {
   max_unavailable  = %s
   failure_budget   = %d
   auto_rollback    = true
-  health_timeout   = "4s"
+  health_timeout   = "6s"
   min_healthy_time = "600ms"
   stop_timeout     = "8s"
 }
