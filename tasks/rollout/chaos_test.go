@@ -12,6 +12,42 @@ package rollout_test
 //	DROVER_CHAOS_SEED=123 go test -run 'TestChaos$' ./tasks/rollout/  one seed, to replay a failure
 //
 // DROVER_CHAOS_FIRST moves the start of the DROVER_CHAOS_SEEDS range.
+//
+// Faults, drawn from the seed (the scenario is logged with -v and on
+// failure): a server stopped by hand before the run or during it; a new
+// release that fails to start, never becomes healthy or crashes 150ms after
+// starting (apimsim.Faults with OnlyLevel = the new level); per run, the
+// controller interrupted by one Ctrl-C (soft), two (hard) or killed like
+// kill -9 (connections cut, locks and journals left, no hook runs any more)
+// at the start of a random step or up to 1.5s into it; a node's SSH server
+// going away for 0.2-2.5s; the plan applied from its file form. Between runs
+// the operator breaks the locks of dead runs (status, unlock), recovers one
+// node (recover --resume or --rollback, only where that takes no capacity),
+// edits deployment.toml, rebuilds the pack (same level, other bytes; or the
+// next level), starts the servers they stopped. At the end every fault is
+// cleared and apply runs until a plan has nothing left to do.
+//
+// Checks (chaos_check_test.go), from the simulator's lifecycle events, the
+// load balancer log and the nodes' files, never from what drover reports:
+//   - 1 capacity: whenever the engine takes a node out of service (drain,
+//     or stopping a serving server), fewer than max_unavailable other nodes
+//     of the profile are out of service (down, booting, unhealthy, stopped
+//     by hand, drained). A node whose SSH server is away but whose product
+//     serves is in service. A peer stopped by hand after the engine began
+//     on the node is a race it cannot see and is not counted.
+//   - 2 data: the journal's last persist sums equal the kept previous
+//     release's data, which is whole (apimsim.VerifyData); no server of the
+//     node ever recovered torn H2 files or an uncommitted index (unless one
+//     of its servers crashed or was killed).
+//   - 3 hooks: every drain is followed by an enable (the log ends with every
+//     node enabled); no enable while the server is not up; no serving server
+//     stopped without a drain first.
+//   - 4 rollback: recover --rollback that reports success leaves the
+//     previous release (by the node's own record) running.
+//   - 5 every operator edit is in the running release (unless the node was
+//     rolled back from the edited release); every node ends running, healthy,
+//     at the pack's level.
+//   - 6 no lock is left.
 
 import (
 	"context"
