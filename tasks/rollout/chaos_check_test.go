@@ -280,10 +280,10 @@ func (c *chaosLab) checkFinal(ctl *controller, target, old int) []string {
 		case lvl != target && lvl != old:
 			out = append(out, fmt.Sprintf("invariant 5 (converged): %s runs level %d, neither the pack's %d nor the original %d", n.Name, lvl, target, old))
 		case lvl != target:
-			out = append(out, fmt.Sprintf("invariant 5 (converged): %s is still at level %d after recovery (the pack is level %d, every fault was cleared and apply was run again until it had nothing to do)", n.Name, lvl, target))
+			out = append(out, fmt.Sprintf("invariant 5 (converged): %s is still at level %d after recovery (the pack is level %d, every fault was cleared and apply was run again until it had nothing to do); its journal ends: %s", n.Name, lvl, target, c.journalSummary(n)))
 		}
 		if !alive || s.proc != "up" {
-			out = append(out, fmt.Sprintf("invariant 5 (converged): %s is not running and healthy at the end: pid alive %v, server %s since %s (%s)", n.Name, alive, s.proc, stamp(s.procSince), s.procWhy))
+			out = append(out, fmt.Sprintf("invariant 5 (converged): %s is not running and healthy at the end: pid alive %v, server %s since %s (%s); its journal ends: %s", n.Name, alive, s.proc, stamp(s.procSince), s.procWhy, c.journalSummary(n)))
 		} else if cn, err := ctl.conns.Get(context.Background(), inv.Node(n.Name)); err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			f := tasks.Probe(ctx, cn, inv, inv.Node(n.Name), tasks.ProbeOptions{Health: true})
@@ -426,9 +426,13 @@ func (c *chaosLab) journalSummary(n *lab.Node, steps ...string) string {
 		return "(no journal: " + err.Error() + ")"
 	}
 	var out []string
-	for _, r := range tasks.ParseJournal(string(b)) {
-		if slices.Contains(steps, r.Step) {
-			out = append(out, fmt.Sprintf("%s %s %s/%s %.60s", stamp(r.At.Local()), r.Run, r.Step, r.Phase, r.Target))
+	recs := tasks.ParseJournal(string(b))
+	if len(steps) == 0 && len(recs) > 16 {
+		recs = recs[len(recs)-16:] // the tail is what matters
+	}
+	for _, r := range recs {
+		if len(steps) == 0 || slices.Contains(steps, r.Step) {
+			out = append(out, strings.TrimSpace(fmt.Sprintf("%s %s %s/%s %.24s %.160s", stamp(r.At.Local()), r.Run, r.Step, r.Phase, r.Target, r.Detail)))
 		}
 	}
 	return strings.Join(out, "; ")

@@ -443,6 +443,9 @@ func repackWithNote(src, dst, name, text string) error {
 	}
 	w := zip.NewWriter(out)
 	for _, f := range r.File {
+		if f.Name == name {
+			continue // a pack rebuilt before: one note only (unzip prompts on a duplicate entry)
+		}
 		if err := w.Copy(f); err != nil {
 			out.Close()
 			return err
