@@ -332,7 +332,7 @@ func (c *chaosLab) checkData(target int) []string {
 			continue
 		}
 		if err := apimsim.VerifyData(prev); err != nil {
-			out = append(out, fmt.Sprintf("invariant 2 (data): %s: the kept previous release's data is not whole: %v", n.Name, err))
+			out = append(out, fmt.Sprintf("invariant 2 (data): %s: the kept previous release's data is not whole: %v; the node's servers: %s; its journal ends: %s", n.Name, err, c.serverSummary(n), c.journalSummary(n)))
 		}
 		b, err := os.ReadFile(filepath.Join(stateDir(n), "journal.jsonl"))
 		if err != nil {
@@ -434,6 +434,15 @@ func (c *chaosLab) journalSummary(n *lab.Node, steps ...string) string {
 		if len(steps) == 0 || slices.Contains(steps, r.Step) {
 			out = append(out, strings.TrimSpace(fmt.Sprintf("%s %s %s/%s %.24s %.160s", stamp(r.At.Local()), r.Run, r.Step, r.Phase, r.Target, r.Detail)))
 		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// serverSummary lists a node's server lifecycle events, for failure messages.
+func (c *chaosLab) serverSummary(n *lab.Node) string {
+	var out []string
+	for _, e := range c.simEvents(n) {
+		out = append(out, fmt.Sprintf("%s %s L%d pid %d", stamp(e.At), e.Event, e.Level, e.PID))
 	}
 	return strings.Join(out, "; ")
 }
