@@ -20,6 +20,7 @@ import (
 	"github.com/drover-sh/drover/tasks"
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
 	"github.com/drover-sh/drover/tasks/apim/lab"
+	"github.com/drover-sh/drover/tasks/rollout"
 )
 
 // A transition on one node's time line.
@@ -445,4 +446,22 @@ func (c *chaosLab) serverSummary(n *lab.Node) string {
 		out = append(out, fmt.Sprintf("%s %s L%d pid %d", stamp(e.At), e.Event, e.Level, e.PID))
 	}
 	return strings.Join(out, "; ")
+}
+
+// checkPlan is invariant 2 on a plan: a node whose last run stopped before
+// it finished (its journal says so) is never up to date.
+func checkPlan(run string, p *rollout.Plan) []string {
+	var out []string
+	for _, w := range p.Waves {
+		for _, np := range w.Skipped {
+			if np.Action != rollout.ActionSkip || np.Facts == nil || np.Facts.LastRun == nil {
+				continue
+			}
+			if lr := np.Facts.LastRun; lr.Outcome == tasks.OutcomeInterrupted {
+				out = append(out, fmt.Sprintf("invariant 2 (journal): the plan of run %s calls %s up to date (%s) although its journal says run %s stopped at %s before finishing",
+					run, np.Node, np.Reason, lr.ID, lr.Step))
+			}
+		}
+	}
+	return out
 }

@@ -342,6 +342,7 @@ func chaosIteration(t *testing.T, seed uint64, lastTry bool) (clash string) {
 		o := c.options(ctl, inv, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		p := rollout.Make(o, rollout.Probe(ctx, o))
+		violations = append(violations, checkPlan(o.Run, p)...)
 		if p.Summary.Update == 0 && p.Summary.Blocked == 0 && p.Summary.Unreachable == 0 {
 			converged = true
 			c.note("recovery: plan %s has nothing left to do", o.Run)
@@ -456,6 +457,7 @@ func (c *chaosLab) faultedRun(run string, rf runFaults, r *rand.Rand) []string {
 	p := rollout.Make(o, rollout.Probe(pctx, o))
 	pcancel()
 	c.note("run %s: plan %+v warnings %v", run, p.Summary, p.Warnings)
+	out = append(out, checkPlan(run, p)...)
 	if rf.PlanFile {
 		b, err := json.Marshal(p)
 		if err != nil {
