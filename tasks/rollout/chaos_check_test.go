@@ -165,7 +165,8 @@ func (c *chaosLab) nodeStartedBefore(node string, t time.Time) time.Time {
 // from the nodes' own records. A peer stopped by hand after the engine began
 // work on the node is a race the engine cannot see and is not counted.
 // The same walk checks the hook pairing's other half: an enable must find
-// the server up.
+// the server up (unless the operator stopped it by hand while the engine
+// was at work on the node: the gate may have passed just before).
 func (c *chaosLab) checkCapacity(maxUn map[string]int) []string {
 	var out []string
 	profile := map[string]string{}
@@ -214,7 +215,8 @@ func (c *chaosLab) checkCapacity(maxUn map[string]int) []string {
 			out = append(out, fmt.Sprintf("invariant 3 (hooks): at %s the serving server of %s (level %d) was stopped without a drain first (%s; before_stop must run before a serving node stops)",
 				stamp(tr.At), tr.Node, tr.Level, c.runAround(tr.Node, tr.At)))
 		}
-		if tr.Kind == "enable" && before.proc != "up" {
+		racedByHand := before.procWhy == "stopped by hand" && before.procSince.After(c.nodeStartedBefore(tr.Node, tr.At))
+		if tr.Kind == "enable" && before.proc != "up" && !racedByHand {
 			out = append(out, fmt.Sprintf("invariant 3 (hooks): at %s run %s enabled %s in the load balancer while its server was %s since %s (%s)",
 				stamp(tr.At), tr.Run, tr.Node, before.proc, stamp(before.procSince), before.procWhy))
 		}
