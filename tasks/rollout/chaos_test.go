@@ -111,7 +111,13 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the randomized fault test takes a minute; run without -short")
 	}
-	for _, seed := range chaosSeeds(t) {
+	seeds := chaosSeeds(t)
+	var failed []string
+	began := time.Now()
+	defer func() {
+		t.Logf("%d seed(s) in %s; %d failed: %s", len(seeds), time.Since(began).Round(time.Second), len(failed), strings.Join(failed, " "))
+	}()
+	for _, seed := range seeds {
 		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			for try := 1; ; try++ {
 				clash := ""
@@ -123,6 +129,7 @@ func TestChaos(t *testing.T) {
 			}
 		})
 		if !ok {
+			failed = append(failed, strconv.FormatUint(seed, 10))
 			t.Logf("seed %d failed; replay it with:\n  %s", seed, replayCommand(seed))
 		}
 	}
