@@ -71,6 +71,7 @@ type chaosLab struct {
 	engine     []engineEvent // every event of every run and recovery, stamped
 	log        []string      // what happened, for the failure report
 	sshDown    map[string]bool
+	sshLost    map[string]bool // "run node": the node's SSH server went away during the run
 	deadRuns   map[string]bool
 	rollbackBy map[string][]time.Time // rollbacks the operator asked for (recover --rollback)
 	start      time.Time
@@ -114,7 +115,7 @@ func newChaosLab(t *testing.T, spec string, set chaosRolloutSettings) *chaosLab 
 	}
 	l, srv := serveChaosLab(t, ns)
 	c := &chaosLab{t: t, l: l, srv: srv, set: set, pack: l.Pack, faultsLog: map[string][]faultChange{},
-		sshDown: map[string]bool{}, deadRuns: map[string]bool{}, rollbackBy: map[string][]time.Time{}, start: time.Now()}
+		sshDown: map[string]bool{}, sshLost: map[string]bool{}, deadRuns: map[string]bool{}, rollbackBy: map[string][]time.Time{}, start: time.Now()}
 	if err := os.WriteFile(filepath.Join(l.Dir, "lb.sh"), []byte(chaosLB), 0o755); err != nil {
 		t.Fatal(err)
 	}

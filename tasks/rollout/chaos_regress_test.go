@@ -165,8 +165,7 @@ func TestChaosKillInHealthGateThenUnlockAndApply(t *testing.T) {
 	}
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	applyOnce(c, "regress-1", stopAtStep(c, "gw-1", "health", "kill"))
-	c.unlockDead()
-	var v []string
+	v := c.unlockDead()
 	if got := actionOf(planOf(c, "regress-plan"), "gw-1"); got != rollout.ActionResume {
 		v = append(v, fmt.Sprintf("invariant 2: after the controller died in gw-1's health gate the plan says %q for gw-1, want %q", got, rollout.ActionResume))
 	}
@@ -361,7 +360,7 @@ func TestChaosCrashedReleaseIsNotTheWayBack(t *testing.T) {
 		}
 	}
 	c.clearFaults()
-	c.unlockDead()
+	v = append(v, c.unlockDead()...)
 	if _, err := applyOnce(c, "regress-3", nil); err != nil {
 		v = append(v, fmt.Sprintf("apply without faults: %v", err))
 	}

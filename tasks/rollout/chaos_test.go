@@ -316,7 +316,7 @@ func chaosIteration(t *testing.T, seed uint64, lastTry bool) (clash string) {
 			c.restartHandStopped(r)
 		}
 		if !rf.SkipUnlck || i == len(sc.Runs)-1 {
-			c.unlockDead()
+			violations = append(violations, c.unlockDead()...)
 		}
 		if rf.Recover != "" {
 			violations = append(violations, c.recoverOne(fmt.Sprintf("chaos-%d-recover-%d", seed, runN), rf.Recover, r, maxUn)...)
@@ -339,7 +339,7 @@ func chaosIteration(t *testing.T, seed uint64, lastTry bool) (clash string) {
 	c.clearFaults()
 	c.restartAllSSH()
 	c.restartHandStopped(nil)
-	c.unlockDead()
+	violations = append(violations, c.unlockDead()...)
 	converged := false
 	var lastErr error
 	for try := 1; try <= 4 && !converged; try++ {
@@ -361,7 +361,7 @@ func chaosIteration(t *testing.T, seed uint64, lastTry bool) (clash string) {
 		cancel()
 		ctl.close()
 		if !converged {
-			c.unlockDead()
+			violations = append(violations, c.unlockDead()...)
 		}
 	}
 	if !converged {
@@ -446,6 +446,9 @@ func (c *chaosLab) faultedRun(run string, rf runFaults, r *rand.Rand) []string {
 			background(func() {
 				time.Sleep(rf.SSHDelay)
 				c.note("fault: %s after %s", rf.SSHDelay, where)
+				c.mu.Lock()
+				c.sshLost[run+" "+rf.SSHNode] = true
+				c.mu.Unlock()
 				c.dropSSH(rf.SSHNode)
 				time.Sleep(rf.SSHDown)
 				c.restartSSH(rf.SSHNode)
@@ -522,8 +525,11 @@ func (c *chaosLab) restartHandStopped(r *rand.Rand) {
 }
 
 // unlockDead is `drover status` then `drover unlock ID --force` for every
-// lock a dead or finished run left behind.
-func (c *chaosLab) unlockDead() {
+// lock a run left behind. Only a killed run may leave a lock: a lock of a
+// run that ended on its own (done, failed, Ctrl-C) is an invariant 6 finding
+// (and is broken too, so that the iteration can go on).
+func (c *chaosLab) unlockDead() []string {
+	var out []string
 	ctl := c.newController("chaos-status")
 	defer ctl.close()
 	inv := c.inventory()
@@ -539,9 +545,19 @@ func (c *chaosLab) unlockDead() {
 		if f.Lock == nil {
 			continue
 		}
+		c.mu.Lock()
+		dead, lost := c.deadRuns[f.Lock.ID], c.sshLost[f.Lock.ID+" "+n.Name]
+		c.mu.Unlock()
+		if lost && !dead {
+			c.note("check: run %s lost its connection to %s and could not give its lock back; not counted", f.Lock.ID, n.Name)
+		}
+		if !dead && !lost {
+			out = append(out, fmt.Sprintf("invariant 6 (no lock left): run %s was not killed, yet its lock (owner %s, since %s) is still on %s after it ended", f.Lock.ID, f.Lock.Owner, f.Lock.Since.Local().Format("15:04:05.000"), n.Name))
+		}
 		ok, err := tasks.Break(ctx, cn, tasks.NewPaths(n.Home), f.Lock.ID)
 		c.note("operator: unlock %s --force on %s: broken %v, err %v", f.Lock.ID, n.Name, ok, err)
 	}
+	return out
 }
 
 // recoverOne is `drover recover NODE --resume|--rollback` on one node the
