@@ -4,7 +4,7 @@ GO       ?= go
 BIN      := bin/drover
 PKGS     := ./...
 
-.PHONY: all build test test-short bench lint fmt demo clean
+.PHONY: all build test test-short chaos bench lint fmt demo clean
 
 all: build
 
@@ -25,6 +25,14 @@ test:
 ## test-short: the quick tiers only (skips the real-sshd tier).
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
+
+## chaos: the randomized fault test of the rollout invariants on seeds 1..SEEDS
+## (SEEDS=20 by default; CHAOS_FIRST moves the range). `make test` runs its
+## fixed seeds. A failing seed prints the command that replays it.
+SEEDS       ?= 20
+CHAOS_FIRST ?= 1
+chaos:
+	DROVER_CHAOS_SEEDS=$(SEEDS) DROVER_CHAOS_FIRST=$(CHAOS_FIRST) $(GO) test -count=1 -timeout 0 -run 'TestChaos$$' ./tasks/rollout/
 
 ## bench: benchmarks, including drover against OpenSSH on this machine (printed as ratios).
 bench:

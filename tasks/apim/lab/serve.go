@@ -61,45 +61,116 @@ func loadSigner(file string) (ssh.Signer, error) {
 }
 
 // Servers are a lab's running SSH servers.
-type Servers struct{ list []*sshtest.Server }
+type Servers struct {
+	lab  *Lab
+	mu   sync.Mutex
+	list []*sshtest.Server // in l.Nodes order; nil while a node's server is stopped
+}
 
 // Close stops every SSH server and waits for its goroutines.
 func (s *Servers) Close() {
-	for _, srv := range s.list {
+	s.mu.Lock()
+	list := append([]*sshtest.Server(nil), s.list...)
+	s.mu.Unlock()
+	for _, srv := range list {
+		if srv != nil {
+			srv.Close()
+		}
+	}
+}
+
+func (s *Servers) index(name string) (int, error) {
+	if s.lab != nil {
+		for i, n := range s.lab.Nodes {
+			if n.Name == name && i < len(s.list) {
+				return i, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("lab: no SSH server for node %q", name)
+}
+
+// Server returns the node's running SSH server, nil while it is stopped.
+func (s *Servers) Server(name string) *sshtest.Server {
+	i, err := s.index(name)
+	if err != nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.list[i]
+}
+
+// Stop closes one node's SSH server the way a dead sshd goes: the listener
+// closes, every connection drops and commands still running are killed.
+// The node's product keeps running. Stopping a stopped server does nothing.
+func (s *Servers) Stop(name string) error {
+	i, err := s.index(name)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	srv := s.list[i]
+	s.list[i] = nil
+	s.mu.Unlock()
+	if srv != nil {
 		srv.Close()
 	}
+	return nil
+}
+
+// Restart starts a stopped node's SSH server again, on the same port with
+// the same host key (so known_hosts stays valid). Restarting a running
+// server does nothing.
+func (s *Servers) Restart(name string) error {
+	i, err := s.index(name)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.list[i] != nil {
+		return nil
+	}
+	var srv *sshtest.Server
+	// The port was ours a moment ago; retry briefly in case the kernel
+	// has not let go of it yet.
+	for try := 0; ; try++ {
+		srv, err = s.lab.serveNode(s.lab.Nodes[i], nil)
+		if err == nil || try >= 50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	s.list[i] = srv
+	return nil
 }
 
 // Serve starts one SSH server per node: on the listener Create (or
 // InheritListeners) left open for it, else on its recorded port. Commands
 // run in the node's directory with APIMSIM_BIN pointing at the simulator.
 func (l *Lab) Serve() (*Servers, error) {
-	ss := &Servers{}
+	ss := &Servers{lab: l}
 	fail := func(err error) (*Servers, error) {
 		ss.Close()
 		l.CloseListeners()
 		return nil, err
 	}
 	for _, n := range l.Nodes {
-		signer, err := loadSigner(n.hostKeyFile())
-		if err != nil {
-			return fail(err)
-		}
 		ln := l.takeListener(n.Name)
 		if ln == nil {
+			var err error
 			if ln, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(n.SSHPort)); err != nil {
 				return fail(fmt.Errorf("lab: node %s: its SSH port %d is taken (%v): stop what holds it, or make the lab afresh in another --dir", n.Name, n.SSHPort, err))
 			}
 		}
-		srv, err := sshtest.Start(sshtest.ServerConfig{
-			Listener: ln, HostKey: signer, ClientKeyFile: l.ClientKey, Dir: n.Dir,
-			// Tests put fault-injecting stand-ins for system tools (a
-			// full disk for unzip, say) in the node's shims folder.
-			Env: []string{"PATH=" + n.ShimDir() + ":" + os.Getenv("PATH")},
-		})
+		srv, err := l.serveNode(n, ln)
 		if err != nil {
 			ln.Close()
-			return fail(fmt.Errorf("lab: node %s: %w", n.Name, err))
+			return fail(err)
 		}
 		ss.list = append(ss.list, srv)
 	}
@@ -246,6 +317,29 @@ const startAttempts = 4
 
 // errPortTaken is a simulated server failing to bind its ports.
 var errPortTaken = errors.New("its HTTP or HTTPS port is taken")
+
+// serveNode starts one node's SSH server on ln, or on its recorded port
+// when ln is nil.
+func (l *Lab) serveNode(n *Node, ln net.Listener) (*sshtest.Server, error) {
+	signer, err := loadSigner(n.hostKeyFile())
+	if err != nil {
+		return nil, err
+	}
+	cfg := sshtest.ServerConfig{
+		Listener: ln, HostKey: signer, ClientKeyFile: l.ClientKey, Dir: n.Dir,
+		// Tests put fault-injecting stand-ins for system tools (a
+		// full disk for unzip, say) in the node's shims folder.
+		Env: []string{"PATH=" + n.ShimDir() + ":" + os.Getenv("PATH")},
+	}
+	if ln == nil {
+		cfg.Addr = "127.0.0.1:" + strconv.Itoa(n.SSHPort)
+	}
+	srv, err := sshtest.Start(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("lab: node %s: %w", n.Name, err)
+	}
+	return srv, nil
+}
 
 // StartProducts starts API Manager on every node whose server is not
 // running, the way an operator would (profileSetup.sh, then the startup

@@ -84,6 +84,14 @@ const FastRollout = `  max_unavailable  = 1
 // node's API Manager. Unset timings default to the fast ones.
 func New(t testing.TB, spec lab.Spec) *lab.Lab {
 	t.Helper()
+	l, _ := NewServed(t, spec)
+	return l
+}
+
+// NewServed is New that also returns the lab's SSH servers, for tests that
+// stop and restart a node's server (lab.Servers.Stop and Restart).
+func NewServed(t testing.TB, spec lab.Spec) (*lab.Lab, *lab.Servers) {
+	t.Helper()
 	if spec.Dir == "" {
 		spec.Dir = filepath.Join(t.TempDir(), "lab")
 	}
@@ -114,7 +122,7 @@ func New(t testing.TB, spec lab.Spec) *lab.Lab {
 	if err := l.StartProducts(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return l
+	return l, srv
 }
 
 // Inventory loads the lab's inventory.
