@@ -34,6 +34,9 @@ type Facts struct {
 	PreviousLvl int    `json:"previous_level,omitempty"`
 	// Current is the pack drover last switched in ("" when none).
 	Current string `json:"current_pack,omitempty"`
+	// CurrentDone says the update that switched Current in completed:
+	// the release passed its health gate and its after_healthy hooks ran.
+	CurrentDone bool `json:"current_done,omitempty"`
 	// Staged describes the release being prepared beside home.
 	Staged     *StagedState `json:"staged,omitempty"`
 	SameFS     bool         `json:"same_filesystem"`
@@ -178,9 +181,12 @@ func parseProbe(f *Facts, out string) {
 				}
 			}
 		case "current":
-			var cur struct{ Pack string }
+			var cur struct {
+				Pack string
+				Done bool
+			}
 			if json.Unmarshal([]byte(v), &cur) == nil {
-				f.Current = cur.Pack
+				f.Current, f.CurrentDone = cur.Pack, cur.Done
 			}
 		case "staged":
 			var st StagedState

@@ -195,6 +195,7 @@ func afterHealthyStep() Step { return hookStep("after_healthy", inventory.AfterH
 
 func sideBySideSteps() []Step {
 	return []Step{
+		restoreStep(),
 		preflightStep(),
 		stageStep(),
 		configureStep(),

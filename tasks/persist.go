@@ -155,7 +155,7 @@ func switchStep() Step {
 // rename is safe to repeat: an interrupted switch is finished, never
 // started over.
 func (j *Job) switchRelease(ctx context.Context) error {
-	cur := fmt.Sprintf(`{"pack":%q,"level":%d,"at":%q,"run":%q}`, j.Pack.SHA256, j.Pack.Level, time.Now().UTC().Format(time.RFC3339), j.Run)
+	cur := j.currentState(false)
 	script := j.vars() + "R=\"$H\"\n" + pidScript + `if [ -d "$H" ] && [ -d "$N" ]; then
   if alive; then echo "the server is running (PID $pid); refusing to switch" >&2; exit 1; fi
   rm -rf "$P"
@@ -175,4 +175,52 @@ rm -f "$S/staged.json"
 	j.facts.Current, j.facts.HomeExists, j.facts.Previous, j.facts.Staged = j.Pack.SHA256, true, true, nil
 	j.facts.Running = false
 	return nil
+}
+
+// currentState is current.json for this job's pack; done marks the update
+// that switched it in as completed (healthy, hooks run).
+func (j *Job) currentState(done bool) string {
+	return fmt.Sprintf(`{"pack":%q,"level":%d,"at":%q,"run":%q,"done":%t}`, j.Pack.SHA256, j.Pack.Level, time.Now().UTC().Format(time.RFC3339), j.Run, done)
+}
+
+// unfinishedSwitch reports a home that is a release an earlier update
+// switched in and never finished (it did not pass its health gate, or its
+// run was cut off), for another pack than this job's, with the release
+// before it kept. Updating from it would discard the only release known to
+// serve and carry what a failed server left behind: it is rolled back
+// first.
+func (j *Job) unfinishedSwitch() bool {
+	f := j.facts
+	return j.Pack != nil && f.HomeExists && f.Previous && f.Current != "" && f.Current != j.Pack.SHA256 && !f.CurrentDone && !completedIn(f.journal, f.Current)
+}
+
+// completedIn reports whether the journal records a run that completed the
+// update to pack (for current.json files written before they said so).
+func completedIn(recs []Record, pack string) bool {
+	for i := len(recs) - 1; i >= 0; i-- {
+		r := recs[i]
+		if r.Step == "run" && r.Phase == OutcomeDone && strings.HasPrefix(r.Target, "pack:"+pack+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+func restoreStep() Step {
+	return Step{
+		Name: "restore",
+		Probe: func(ctx context.Context, j *Job) (Change, error) {
+			if !j.unfinishedSwitch() {
+				return Change{Done: true, Summary: "the running release is one to update from"}, nil
+			}
+			return Change{Summary: fmt.Sprintf("roll back first: home is the release of an unfinished update (pack %.12s); put back the kept level-%d release", j.facts.Current, j.facts.PreviousLvl)}, nil
+		},
+		Apply: func(ctx context.Context, j *Job) error {
+			if err := j.Rollback(ctx); err != nil {
+				return fmt.Errorf("roll back the unfinished update first: %w", err)
+			}
+			_, err := j.Refresh(ctx)
+			return err
+		},
+	}
 }
