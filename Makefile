@@ -29,10 +29,13 @@ test-short:
 ## chaos: the randomized fault test of the rollout invariants on seeds 1..SEEDS
 ## (SEEDS=20 by default; CHAOS_FIRST moves the range). `make test` runs its
 ## fixed seeds. A failing seed prints the command that replays it.
-SEEDS       ?= 20
-CHAOS_FIRST ?= 1
+## CHAOS_PARALLEL seeds run at once, each with its own lab (default 3).
+SEEDS          ?= 20
+CHAOS_FIRST    ?= 1
+CHAOS_PARALLEL ?= 3
 chaos:
-	DROVER_CHAOS_SEEDS=$(SEEDS) DROVER_CHAOS_FIRST=$(CHAOS_FIRST) $(GO) test -count=1 -timeout 0 -run 'TestChaos$$' ./tasks/rollout/
+	DROVER_CHAOS_SEEDS=$(SEEDS) DROVER_CHAOS_FIRST=$(CHAOS_FIRST) DROVER_CHAOS_PARALLEL=1 \
+		$(GO) test -count=1 -timeout 0 -parallel $(CHAOS_PARALLEL) -run 'TestChaos$$' ./tasks/rollout/
 
 ## bench: benchmarks, including drover against OpenSSH on this machine (printed as ratios).
 bench:

@@ -2,14 +2,12 @@ package rollout_test
 
 // Regression tests for what the randomized fault test (TestChaos) found:
 // each replays one finding deterministically, with the same lab, hooks and
-// checks. Those that fail on the engine of the day are listed in
-// knownBugs: they run only with DROVER_KNOWN_BUGS=1 until the engine is
-// fixed, then the gate goes (the tests are the acceptance of the fix).
+// checks. Each failed on the engine it was found on, and is the
+// acceptance of its fix.
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,18 +18,6 @@ import (
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
 	"github.com/drover-sh/drover/tasks/rollout"
 )
-
-// knownBug gates a regression test that fails on today's engine: it runs
-// only with DROVER_KNOWN_BUGS=1 until the engine is fixed. Remove the gate
-// (make knownBug return true) before merging the fix.
-func knownBug(t *testing.T, what string) bool {
-	t.Helper()
-	if os.Getenv("DROVER_KNOWN_BUGS") != "1" {
-		t.Logf("KNOWN ENGINE BUG, not checked unless DROVER_KNOWN_BUGS=1: %s", what)
-		return false
-	}
-	return true
-}
 
 func regressLab(t *testing.T, spec string, maxUn string, budget int) (*chaosLab, map[string]int) {
 	t.Helper()
@@ -140,9 +126,6 @@ func stopAtStep(c *chaosLab, node, step, how string) func(tasks.Event, *controll
 // plan calls the node up to date, apply skips it, and it stays drained in
 // the load balancer. Invariants 2 and 3.
 func TestChaosHardStopInHealthGateIsResumed(t *testing.T) {
-	if !knownBug(t, "a node interrupted in its health gate is planned as up to date and stays drained") {
-		return
-	}
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	applyOnce(c, "regress-1", stopAtStep(c, "gw-1", "health", "hard"))
 	var v []string
@@ -160,9 +143,6 @@ func TestChaosHardStopInHealthGateIsResumed(t *testing.T) {
 // A controller killed (kill -9) in a node's health gate, then the README's
 // recovery: status, unlock, apply. Invariants 2, 3 and 6.
 func TestChaosKillInHealthGateThenUnlockAndApply(t *testing.T) {
-	if !knownBug(t, "a node interrupted in its health gate is planned as up to date and stays drained") {
-		return
-	}
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	applyOnce(c, "regress-1", stopAtStep(c, "gw-1", "health", "kill"))
 	v := c.unlockDead()
@@ -184,9 +164,6 @@ func TestChaosKillInHealthGateThenUnlockAndApply(t *testing.T) {
 // engine may update the stopped one (it costs nothing) but must not take
 // the last serving gateway down. Invariant 1.
 func TestChaosPeerStoppedByHandCountsForCapacity(t *testing.T) {
-	if !knownBug(t, "a peer stopped by hand is not counted for capacity") {
-		return
-	}
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	c.stopByHand("gw-2")
 	applyOnce(c, "regress-1", nil)
@@ -197,9 +174,6 @@ func TestChaosPeerStoppedByHandCountsForCapacity(t *testing.T) {
 // the node must run its previous release again, whatever the inventory's
 // pack is now. Invariant 4.
 func TestChaosRollbackAfterPackRebuilt(t *testing.T) {
-	if !knownBug(t, "rollback trusts the inventory's pack") {
-		return
-	}
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	if _, err := applyOnce(c, "regress-1", nil); err != nil {
 		t.Fatal(err)
@@ -214,9 +188,6 @@ func TestChaosRollbackAfterPackRebuilt(t *testing.T) {
 // recover --rollback of a serving node must drain it first (before_stop)
 // and enable it after. Invariant 3.
 func TestChaosRecoverRollbackOfServingNodeDrainsFirst(t *testing.T) {
-	if !knownBug(t, "recover --rollback does not run before_stop on a serving node") {
-		return
-	}
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	if _, err := applyOnce(c, "regress-1", nil); err != nil {
 		t.Fatal(err)
@@ -230,9 +201,6 @@ func TestChaosRecoverRollbackOfServingNodeDrainsFirst(t *testing.T) {
 // An operator edit of deployment.toml after a run configured the staged
 // release and was interrupted: the next run must carry the edit. Invariant 5.
 func TestChaosEditBetweenRunsIsCarried(t *testing.T) {
-	if !knownBug(t, "an edit made after configure ran is lost") {
-		return
-	}
 	c, _ := regressLab(t, "gw=1", "1", 0)
 	applyOnce(c, "regress-1", stopAtStep(c, "gw-1", "optimize", "hard"))
 	c.editConfig("gw-1", "regress-edit-1")
@@ -266,9 +234,6 @@ func (c *chaosLab) recoverNode(run, name, how string) []string {
 // stopped: the engine reconnects and finishes the node instead of leaving it
 // down. Invariant 10.
 func TestChaosSSHDropAfterStopIsRidden(t *testing.T) {
-	if !knownBug(t, "a connection lost after stop leaves the node down") {
-		return
-	}
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	var wg sync.WaitGroup
 	done := false
@@ -306,9 +271,6 @@ func TestChaosSSHDropAfterStopIsRidden(t *testing.T) {
 // Found by seed 20: a peer stopped by hand during the run, before the
 // engine reaches the next batch, is not counted either. Invariant 1.
 func TestChaosPeerStoppedByHandDuringRunCounts(t *testing.T) {
-	if !knownBug(t, "a peer stopped by hand during the run is not counted for capacity") {
-		return
-	}
 	c, maxUn := regressLab(t, "gw=3", "1", 0)
 	var wg sync.WaitGroup
 	done := false
@@ -333,9 +295,6 @@ func TestChaosPeerStoppedByHandDuringRunCounts(t *testing.T) {
 // crashed again ("rollback failed: previous release: not healthy"). The
 // node is left down with no healthy release kept. Invariants 2 and 4.
 func TestChaosCrashedReleaseIsNotTheWayBack(t *testing.T) {
-	if !knownBug(t, "a switched-in release that never passed its gate is treated as the running release after the pack changes") {
-		return
-	}
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	old := c.l.Level
 	c.setFaults("gw-1", apimsim.Faults{OnlyLevel: old + 1, CrashAfter: "150ms"})

@@ -112,13 +112,31 @@ func TestChaos(t *testing.T) {
 		t.Skip("the randomized fault test takes a minute; run without -short")
 	}
 	seeds := chaosSeeds(t)
+	// DROVER_CHAOS_PARALLEL=N runs N seeds at once (each has its own lab):
+	// most of a seed's time is spent waiting on simulated servers.
+	parallel := os.Getenv("DROVER_CHAOS_PARALLEL") != ""
+	var mu sync.Mutex
 	var failed []string
 	began := time.Now()
-	defer func() {
+	// A cleanup, not a defer: parallel seeds finish after this function.
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
 		t.Logf("%d seed(s) in %s; %d failed: %s", len(seeds), time.Since(began).Round(time.Second), len(failed), strings.Join(failed, " "))
-	}()
+	})
 	for _, seed := range seeds {
-		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			if parallel {
+				t.Parallel()
+			}
+			t.Cleanup(func() {
+				if t.Failed() {
+					mu.Lock()
+					failed = append(failed, strconv.FormatUint(seed, 10))
+					mu.Unlock()
+					t.Logf("seed %d failed; replay it with:\n  %s", seed, replayCommand(seed))
+				}
+			})
 			for try := 1; ; try++ {
 				clash := ""
 				t.Run(fmt.Sprintf("try=%d", try), func(t *testing.T) { clash = chaosIteration(t, seed, try == 3) })
@@ -128,10 +146,6 @@ func TestChaos(t *testing.T) {
 				t.Logf("seed %d: a simulated server could not take its port (%s): another process on the machine holds it; trying the seed again", seed, clash)
 			}
 		})
-		if !ok {
-			failed = append(failed, strconv.FormatUint(seed, 10))
-			t.Logf("seed %d failed; replay it with:\n  %s", seed, replayCommand(seed))
-		}
 	}
 }
 
