@@ -173,6 +173,7 @@ rm -f "$S/staged.json"
 		return fmt.Errorf("switch: %w", err)
 	}
 	j.facts.Current, j.facts.HomeExists, j.facts.Previous, j.facts.Staged = j.Pack.SHA256, true, true, nil
+	j.facts.CurrentDone = false
 	j.facts.Running = false
 	return nil
 }

@@ -250,11 +250,13 @@ func (j *Job) applyOnce(ctx context.Context, rollback bool) error {
 		}
 		return j.fail(ctx, &StepError{Node: j.Node.Name, Step: s.Name, Err: err}, start, stopped, rollback)
 	}
-	if j.Pack != nil && j.switched() {
+	if j.Pack != nil && j.switched() && !j.facts.CurrentDone {
 		// The release passed its gate and its hooks ran: from now on it is
 		// one to update from.
 		if err := j.writeCurrent(ctx, j.currentState(true)); err != nil {
 			j.warn("could not record the update as complete: " + err.Error())
+		} else {
+			j.facts.CurrentDone = true
 		}
 	}
 	j.journal(ctx, Record{Step: "run", Phase: OutcomeDone, Target: target})
