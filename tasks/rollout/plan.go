@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -444,6 +445,24 @@ func (p *Plan) Refusal() error {
 	return &RefusedError{Reasons: reasons}
 }
 
+// fingerprintOrder lists a fingerprint's keys: the known ones most telling
+// first, then any others in name order.
+func fingerprintOrder(fp map[string]string) []string {
+	known := []string{"reachable", "product", "update_level", "running", "current_pack", "lock"}
+	var out []string
+	for _, k := range known {
+		if _, ok := fp[k]; ok {
+			out = append(out, k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(fp)) {
+		if !slices.Contains(known, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // DriftError reports a plan whose nodes changed since it was made.
 type DriftError struct{ Changes []string }
 
@@ -508,7 +527,10 @@ func Drift(saved, fresh *Plan) error {
 			changes = append(changes, fmt.Sprintf("%s cannot be probed now: %s", n.Node, why))
 			return
 		}
-		for k, v := range n.Fingerprint {
+		// In a fixed order, most telling first, so the same drift reads the
+		// same every time.
+		for _, k := range fingerprintOrder(n.Fingerprint) {
+			v := n.Fingerprint[k]
 			if f.Fingerprint[k] != v {
 				changes = append(changes, fmt.Sprintf("%s: %s was %q, now %q", n.Node, k, v, f.Fingerprint[k]))
 			}
