@@ -47,7 +47,7 @@ func configureStep() Step {
 	return Step{
 		Name: "configure",
 		Probe: func(ctx context.Context, j *Job) (Change, error) {
-			if j.switched() {
+			if j.switched() || j.midSwitch() {
 				return Change{Done: true, Summary: "configuration already applied"}, nil
 			}
 			ch := Change{Summary: "carry the operator's configuration from the running release; write managed files"}
@@ -104,6 +104,9 @@ func (j *Job) carriedStamps(ctx context.Context) (map[string]string, error) {
 // carriedChanged lists the carried paths that changed on the running
 // release since the staged release was configured.
 func (j *Job) carriedChanged(ctx context.Context) ([]string, error) {
+	if !j.facts.HomeExists {
+		return nil, nil // nothing runs there to edit
+	}
 	now, err := j.carriedStamps(ctx)
 	if err != nil {
 		return nil, err

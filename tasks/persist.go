@@ -14,7 +14,7 @@ func persistStep() Step {
 	return Step{
 		Name: "persist",
 		Probe: func(ctx context.Context, j *Job) (Change, error) {
-			if j.switched() {
+			if j.switched() || (j.midSwitch() && j.stagedState().Persisted) {
 				return Change{Done: true, Summary: "data already persisted"}, nil
 			}
 			ch := Change{Summary: "copy the Solr index and H2 databases from the stopped release, checksums verified"}
@@ -182,6 +182,13 @@ rm -f "$S/staged.json"
 // that switched it in as completed (healthy, hooks run).
 func (j *Job) currentState(done bool) string {
 	return fmt.Sprintf(`{"pack":%q,"level":%d,"at":%q,"run":%q,"done":%t}`, j.Pack.SHA256, j.Pack.Level, time.Now().UTC().Format(time.RFC3339), j.Run, done)
+}
+
+// midSwitch reports a switch cut off between its two renames: home was
+// renamed to the kept previous release and the staged release is not yet
+// home. Everything before the switch is done.
+func (j *Job) midSwitch() bool {
+	return !j.facts.HomeExists && j.facts.Previous && j.staged()
 }
 
 // unfinishedSwitch reports a home that is a release an earlier update

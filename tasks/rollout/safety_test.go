@@ -596,3 +596,46 @@ func TestRecoverRespectsCapacity(t *testing.T) {
 		t.Errorf("recovering gw-2, which is down already: %v, want no objection", err)
 	}
 }
+
+// TestInterruptedBetweenTheSwitchRenamesIsFinished: a run cut off between
+// the switch's two renames (home renamed to previous, the staged release
+// not yet home) leaves a node that plan resumes and apply finishes, rather
+// than one refused for a missing home (found by the chaos test, seed 2
+// under load).
+func TestInterruptedBetweenTheSwitchRenamesIsFinished(t *testing.T) {
+	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "tm=1")})
+	rec := &recorder{}
+	o, _ := setup(t, l, rec)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec.on = func(e tasks.Event) {
+		if e.Type == tasks.EventStepDone && e.Step == "persist" {
+			cancel()
+		}
+	}
+	if _, err := rollout.Apply(ctx, ctx, o, plan(t, o)); err == nil {
+		t.Fatal("apply was not interrupted")
+	}
+	rec.on = nil
+	n := l.Nodes[0]
+	// The switch's first rename, as if the run died right after it.
+	if err := os.Rename(n.Home, filepath.Join(stateDir(n), "previous")); err != nil {
+		t.Fatal(err)
+	}
+	o.Run = "run-2"
+	p := plan(t, o)
+	if p.Summary.Update != 1 || p.Summary.Blocked != 0 {
+		t.Fatalf("plan %+v, warnings %v: want the node resumed", p.Summary, p.Warnings)
+	}
+	if _, err := apply(t, o, p); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if got := level(t, n.Home); got != l.Level+1 {
+		t.Errorf("level %d, want %d", got, l.Level+1)
+	}
+	running(t, n.Home)
+	// The kept release is the one the stopped server left, whole.
+	if err := apimsim.VerifyData(filepath.Join(stateDir(n), "previous")); err != nil {
+		t.Errorf("the kept previous release: %v", err)
+	}
+}
