@@ -34,7 +34,7 @@ SEEDS          ?= 20
 CHAOS_FIRST    ?= 1
 CHAOS_PARALLEL ?= 3
 chaos:
-	DROVER_CHAOS_SEEDS=$(SEEDS) DROVER_CHAOS_FIRST=$(CHAOS_FIRST) DROVER_CHAOS_PARALLEL=1 \
+	DROVER_CHAOS_SEEDS=$(SEEDS) DROVER_CHAOS_FIRST=$(CHAOS_FIRST) \
 		$(GO) test -count=1 -timeout 0 -parallel $(CHAOS_PARALLEL) -run 'TestChaos$$' ./tasks/rollout/
 
 ## bench: benchmarks, including drover against OpenSSH on this machine (printed as ratios).

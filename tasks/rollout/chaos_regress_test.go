@@ -126,6 +126,7 @@ func stopAtStep(c *chaosLab, node, step, how string) func(tasks.Event, *controll
 // plan calls the node up to date, apply skips it, and it stays drained in
 // the load balancer. Invariants 2 and 3.
 func TestChaosHardStopInHealthGateIsResumed(t *testing.T) {
+	t.Parallel()
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	applyOnce(c, "regress-1", stopAtStep(c, "gw-1", "health", "hard"))
 	var v []string
@@ -143,6 +144,7 @@ func TestChaosHardStopInHealthGateIsResumed(t *testing.T) {
 // A controller killed (kill -9) in a node's health gate, then the README's
 // recovery: status, unlock, apply. Invariants 2, 3 and 6.
 func TestChaosKillInHealthGateThenUnlockAndApply(t *testing.T) {
+	t.Parallel()
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	applyOnce(c, "regress-1", stopAtStep(c, "gw-1", "health", "kill"))
 	v := c.unlockDead()
@@ -164,6 +166,7 @@ func TestChaosKillInHealthGateThenUnlockAndApply(t *testing.T) {
 // engine may update the stopped one (it costs nothing) but must not take
 // the last serving gateway down. Invariant 1.
 func TestChaosPeerStoppedByHandCountsForCapacity(t *testing.T) {
+	t.Parallel()
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	c.stopByHand("gw-2")
 	applyOnce(c, "regress-1", nil)
@@ -174,6 +177,7 @@ func TestChaosPeerStoppedByHandCountsForCapacity(t *testing.T) {
 // the node must run its previous release again, whatever the inventory's
 // pack is now. Invariant 4.
 func TestChaosRollbackAfterPackRebuilt(t *testing.T) {
+	t.Parallel()
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	if _, err := applyOnce(c, "regress-1", nil); err != nil {
 		t.Fatal(err)
@@ -188,6 +192,7 @@ func TestChaosRollbackAfterPackRebuilt(t *testing.T) {
 // recover --rollback of a serving node must drain it first (before_stop)
 // and enable it after. Invariant 3.
 func TestChaosRecoverRollbackOfServingNodeDrainsFirst(t *testing.T) {
+	t.Parallel()
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	if _, err := applyOnce(c, "regress-1", nil); err != nil {
 		t.Fatal(err)
@@ -201,6 +206,7 @@ func TestChaosRecoverRollbackOfServingNodeDrainsFirst(t *testing.T) {
 // An operator edit of deployment.toml after a run configured the staged
 // release and was interrupted: the next run must carry the edit. Invariant 5.
 func TestChaosEditBetweenRunsIsCarried(t *testing.T) {
+	t.Parallel()
 	c, _ := regressLab(t, "gw=1", "1", 0)
 	applyOnce(c, "regress-1", stopAtStep(c, "gw-1", "optimize", "hard"))
 	c.editConfig("gw-1", "regress-edit-1")
@@ -234,6 +240,7 @@ func (c *chaosLab) recoverNode(run, name, how string) []string {
 // stopped: the engine reconnects and finishes the node instead of leaving it
 // down. Invariant 10.
 func TestChaosSSHDropAfterStopIsRidden(t *testing.T) {
+	t.Parallel()
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	var wg sync.WaitGroup
 	done := false
@@ -271,6 +278,7 @@ func TestChaosSSHDropAfterStopIsRidden(t *testing.T) {
 // Found by seed 20: a peer stopped by hand during the run, before the
 // engine reaches the next batch, is not counted either. Invariant 1.
 func TestChaosPeerStoppedByHandDuringRunCounts(t *testing.T) {
+	t.Parallel()
 	c, maxUn := regressLab(t, "gw=3", "1", 0)
 	var wg sync.WaitGroup
 	done := false
@@ -295,6 +303,7 @@ func TestChaosPeerStoppedByHandDuringRunCounts(t *testing.T) {
 // crashed again ("rollback failed: previous release: not healthy"). The
 // node is left down with no healthy release kept. Invariants 2 and 4.
 func TestChaosCrashedReleaseIsNotTheWayBack(t *testing.T) {
+	t.Parallel()
 	c, maxUn := regressLab(t, "gw=2", "1", 0)
 	old := c.l.Level
 	c.setFaults("gw-1", apimsim.Faults{OnlyLevel: old + 1, CrashAfter: "150ms"})

@@ -112,9 +112,9 @@ func TestChaos(t *testing.T) {
 		t.Skip("the randomized fault test takes a minute; run without -short")
 	}
 	seeds := chaosSeeds(t)
-	// DROVER_CHAOS_PARALLEL=N runs N seeds at once (each has its own lab):
-	// most of a seed's time is spent waiting on simulated servers.
-	parallel := os.Getenv("DROVER_CHAOS_PARALLEL") != ""
+	// Seeds run side by side, as many as go test's -parallel allows (make
+	// chaos sets it with CHAOS_PARALLEL), each with its own lab: most of a
+	// seed's time is spent waiting on simulated servers.
 	var mu sync.Mutex
 	var failed []string
 	began := time.Now()
@@ -126,9 +126,7 @@ func TestChaos(t *testing.T) {
 	})
 	for _, seed := range seeds {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			if parallel {
-				t.Parallel()
-			}
+			t.Parallel()
 			t.Cleanup(func() {
 				if t.Failed() {
 					mu.Lock()

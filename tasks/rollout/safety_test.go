@@ -136,6 +136,7 @@ func waveOf(p *rollout.Plan, profile string) *rollout.Wave {
 // gateway stopped by hand, the stopped gateway is updated first (it costs
 // no capacity) and no second gateway is ever down with it.
 func TestCapacityPeerStoppedByHandGoesFirst(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=3")})
 	t0 := time.Now()
 	stopByHand(t, l.Nodes[1])
@@ -163,6 +164,7 @@ func TestCapacityPeerStoppedByHandGoesFirst(t *testing.T) {
 // --limit still counts; with max_unavailable = 1 no selected gateway can
 // go down, the plan says why and apply refuses with nothing changed.
 func TestCapacityCountsNodesOutsideLimit(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=3")})
 	t0 := time.Now()
 	stopByHand(t, l.Nodes[0])
@@ -194,6 +196,7 @@ func TestCapacityCountsNodesOutsideLimit(t *testing.T) {
 // TestCapacityIsCheckedBeforeEveryBatch: a gateway that goes down while
 // the run works on another is counted before the next batch starts.
 func TestCapacityIsCheckedBeforeEveryBatch(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=3")})
 	t0 := time.Now()
 	rec := &recorder{}
@@ -235,6 +238,7 @@ func TestCapacityIsCheckedBeforeEveryBatch(t *testing.T) {
 // apply finishes it (health gate, after_healthy) before any other node of
 // its profile is stopped.
 func TestInterruptedInHealthGateIsResumedFirst(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=2")})
 	rec := &recorder{}
 	o, inv := setup(t, l, rec)
@@ -281,6 +285,7 @@ func TestInterruptedInHealthGateIsResumedFirst(t *testing.T) {
 // updated, serving node runs before_stop before it stops the node and
 // after_healthy once the previous release is back.
 func TestRollbackOfAServingNodeDrainsItFirst(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=1")})
 	rec := &recorder{}
 	o, inv := setup(t, l, rec)
@@ -313,6 +318,7 @@ func recoverJob(t *testing.T, o *rollout.Options, n *inventory.Node, pack *tasks
 // TestRollbackAfterThePackWasRebuilt: the rollback works from the node's
 // own record of what is switched in, whatever the inventory's pack is now.
 func TestRollbackAfterThePackWasRebuilt(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=1")})
 	o, inv := setup(t, l, &recorder{})
 	if _, err := apply(t, o, plan(t, o)); err != nil {
@@ -357,6 +363,7 @@ func running(t *testing.T, home string) {
 // is carried: the plan says configure runs again and why, and the updated
 // release has the edit.
 func TestOperatorEditAfterConfigureIsCarried(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "cp=1")})
 	rec := &recorder{}
 	o, _ := setup(t, l, rec)
@@ -434,6 +441,7 @@ func noChange(t *testing.T, l *lab.Lab, t0 time.Time) {
 // is found on every node while planning, and the run is refused before the
 // first wave, naming every node.
 func TestWrongReleasePackIsRefusedBeforeAnyChange(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "cp=1,gw=2")})
 	t0 := time.Now()
 	o, _ := setup(t, l, &recorder{})
@@ -467,6 +475,7 @@ func TestWrongReleasePackIsRefusedBeforeAnyChange(t *testing.T) {
 // space for the update refuses the run before the control plane (first
 // wave) is touched.
 func TestFullDiskIsRefusedBeforeAnyChange(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "cp=1,gw=2")})
 	t0 := time.Now()
 	gw2 := l.Nodes[2]
@@ -517,6 +526,7 @@ func (c flakyConn) Close() error {
 // node. When it cannot dial again, the node's failure says it may be down
 // and which command recovers it.
 func TestLostConnectionAfterStopReconnects(t *testing.T) {
+	t.Parallel()
 	for _, redialFails := range []bool{false, true} {
 		t.Run(fmt.Sprintf("redial fails %v", redialFails), func(t *testing.T) {
 			l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=1"), Rollout: shortHealth})
@@ -583,6 +593,7 @@ func (r *recorder) messages(typ string) []string {
 // TestRecoverRespectsCapacity: recover takes a serving node out only when
 // its profile can spare it; a node out of service already costs nothing.
 func TestRecoverRespectsCapacity(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=2")})
 	stopByHand(t, l.Nodes[1])
 	o, inv := setup(t, l, &recorder{})
@@ -603,6 +614,7 @@ func TestRecoverRespectsCapacity(t *testing.T) {
 // than one refused for a missing home (found by the chaos test, seed 2
 // under load).
 func TestInterruptedBetweenTheSwitchRenamesIsFinished(t *testing.T) {
+	t.Parallel()
 	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "tm=1")})
 	rec := &recorder{}
 	o, _ := setup(t, l, rec)
