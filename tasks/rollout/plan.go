@@ -127,7 +127,7 @@ func (o *Options) job(n *inventory.Node, c tasks.Conn) *tasks.Job {
 // too, read-only, and returned after the selected ones with the action
 // ActionOutside: capacity is judged on the whole profile.
 func Probe(ctx context.Context, o *Options) []NodePlan {
-	peers := o.peers()
+	peers := o.Peers()
 	out := make([]NodePlan, len(o.Nodes)+len(peers))
 	var g errgroup.Group
 	g.SetLimit(max(o.Parallel, 1))
@@ -147,8 +147,9 @@ func Probe(ctx context.Context, o *Options) []NodePlan {
 	return out
 }
 
-// peers returns the nodes of the selected profiles that are not selected.
-func (o *Options) peers() []*inventory.Node {
+// Peers returns the nodes of the selected profiles that are not selected:
+// probed read-only, because capacity is judged on the whole profile.
+func (o *Options) Peers() []*inventory.Node {
 	selected := map[string]bool{}
 	profiles := map[string]bool{}
 	for _, n := range o.Nodes {

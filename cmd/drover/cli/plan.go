@@ -77,7 +77,11 @@ func (e *env) makePlan(ctx context.Context, g globals, cl *cluster, run string) 
 	}
 	o := cl.options(g, run, pack, nil)
 	if !g.json {
-		fmt.Fprintf(e.stderr, "probing %d node(s)...\n", len(cl.nodes))
+		if peers := len(o.Peers()); peers > 0 {
+			fmt.Fprintf(e.stderr, "probing %d node(s), and read-only the %d other node(s) of their profiles (capacity counts them)...\n", len(cl.nodes), peers)
+		} else {
+			fmt.Fprintf(e.stderr, "probing %d node(s)...\n", len(cl.nodes))
+		}
 	}
 	probed := rollout.Probe(ctx, o)
 	if ctx.Err() != nil {
