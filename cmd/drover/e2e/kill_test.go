@@ -55,7 +55,7 @@ func TestKilledApplyIsUnlockedThenResumedWithNothingLost(t *testing.T) {
 
 	// apply is refused while the dead run's locks are held, and changes
 	// nothing.
-	before := f.snapshot()
+	before := f.settledSnapshot()
 	t.Run("apply refused while the lock is held", func(t *testing.T) {
 		ra := f.drover("apply", "--yes")
 		if ra.code != 3 {

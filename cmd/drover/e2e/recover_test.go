@@ -73,7 +73,7 @@ func TestRecoverResumesAnInterruptedNode(t *testing.T) {
 	unlockCmd := "drover unlock " + run + " --force"
 
 	// The dead run's lock must be broken first.
-	before := f.snapshot()
+	before := f.settledSnapshot()
 	r := f.drover("recover", "gw-2", "--resume", "--yes")
 	if r.code != 3 || !strings.Contains(r.output(), unlockCmd) {
 		t.Errorf("recover while the killed run's lock is held exited %d (want 3) without naming %q", r.code, unlockCmd)

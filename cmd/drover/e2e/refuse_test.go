@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
 )
@@ -39,6 +41,22 @@ func (f *fixture) snapshot() snapshot {
 	for _, n := range f.lab.Nodes {
 		s[n.Name] = struct{ stops, journal, level int }{
 			countEvents(f.t, n, apimsim.EventStopping), len(journal(f.t, n)), level(f.t, n.Home)}
+	}
+	return s
+}
+
+// settledSnapshot is a snapshot taken once the nodes stop changing: a
+// controller killed with SIGKILL may leave a remote command in flight (a
+// journal append) that lands a moment after it died.
+func (f *fixture) settledSnapshot() snapshot {
+	s := f.snapshot()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(300 * time.Millisecond)
+		next := f.snapshot()
+		if maps.Equal(s, next) {
+			return next
+		}
+		s = next
 	}
 	return s
 }
