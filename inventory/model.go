@@ -76,6 +76,10 @@ type Update struct {
 	SHA256 string
 	// Level is the target update level (in-place), 0 when unset.
 	Level int
+	// ResetLocalData leaves the local H2 databases and the Solr index
+	// behind: the new release starts with the pack's own (after the
+	// operator moved what they hold, e.g. across an H2 format change).
+	ResetLocalData bool
 	// Range is where the update block is declared; nil when the inventory
 	// has none (commands that do not roll an update need none).
 	Range *hcl.Range
@@ -125,7 +129,26 @@ type Profile struct {
 	// MaxUnavailable overrides the rollout's value when Set.
 	MaxUnavailable    Amount
 	MaxUnavailableSet bool
-	DeclRange         hcl.Range
+	// Pack and SHA256 override the update block's for this profile's nodes
+	// (4.5+ split distributions: one pack per distribution); "" when unset.
+	Pack      string
+	SHA256    string
+	PackRange *hcl.Range
+	// Home overrides the cluster's home for this profile's nodes; "" when unset.
+	Home string
+	// Distribution names the pack the profile's nodes run ("all-in-one",
+	// "api-control-plane", ...); "" means the release's default for the profile.
+	Distribution string
+	DeclRange    hcl.Range
+}
+
+// PackFor returns the pack (and its expected sha256) for a node's profile:
+// the profile block's when it names one, else the update block's.
+func (inv *Inventory) PackFor(profile string) (pack, sha string) {
+	if p := inv.Profiles[profile]; p != nil && p.Pack != "" {
+		return p.Pack, p.SHA256
+	}
+	return inv.Update.Pack, inv.Update.SHA256
 }
 
 // Health check kinds.
@@ -191,14 +214,17 @@ type File struct {
 type Node struct {
 	Name    string
 	Profile string
-	Host    string
-	Home    string
-	Offset  int
-	SSH     SSH
-	Vars    map[string]string
-	Health  []HealthCheck
-	Hooks   []Hook
-	Files   []File
+	// Distribution is the pack the node runs ("all-in-one" up to 4.4; from
+	// 4.5 by default the split pack that carries its profile).
+	Distribution string
+	Host         string
+	Home         string
+	Offset       int
+	SSH          SSH
+	Vars         map[string]string
+	Health       []HealthCheck
+	Hooks        []Hook
+	Files        []File
 	// Index is the node's position in inventory order.
 	Index     int
 	DeclRange hcl.Range

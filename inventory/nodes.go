@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -68,6 +69,7 @@ func (b *builder) profileBlocks() map[string]*profileSpec {
 				p.MaxUnavailable, p.MaxUnavailableSet = amt, true
 			}
 		}
+		b.profilePack(p, content, lp.dir)
 	}
 	b.specs = specs
 	return specs
@@ -130,7 +132,7 @@ func (b *builder) node(blk *hcl.Block, dir string, index int) *Node {
 	if !b.decode(blk.Body, b.ctx, &raw) {
 		return nil
 	}
-	n := &Node{Name: blk.Labels[0], Home: b.inv.Cluster.Home, Index: index, DeclRange: blk.DefRange, Vars: raw.Vars}
+	n := &Node{Name: blk.Labels[0], Index: index, DeclRange: blk.DefRange, Vars: raw.Vars}
 	if sb, ok := blk.Body.(*hclsyntax.Body); ok && sb.Attributes["vars"] != nil {
 		if b.shownNodeVars == nil {
 			b.shownNodeVars = map[string]map[string]string{}
@@ -149,6 +151,7 @@ func (b *builder) node(blk *hcl.Block, dir string, index int) *Node {
 		ok = false
 	default:
 		n.Profile = *raw.Profile
+		n.Distribution, n.Home = b.distributionOf(n.Profile)
 	}
 	if raw.Host == nil || *raw.Host == "" {
 		b.errorf(blk.DefRange.Ptr(), "Missing host",
@@ -223,4 +226,71 @@ func (b *builder) crossChecks() {
 
 func (b *builder) nodeBlock(n *Node) *hcl.Block {
 	return b.nodes[n.Index].v
+}
+
+// profilePack reads a profile block's pack, sha256, home and distribution.
+func (b *builder) profilePack(p *Profile, content *hcl.BodyContent, dir string) {
+	str := func(name string) (string, *hcl.Range, bool) {
+		a, ok := content.Attributes[name]
+		if !ok {
+			return "", nil, false
+		}
+		s, good := b.exprString(a.Expr, b.ctx)
+		return s, a.Expr.Range().Ptr(), good && s != ""
+	}
+	if s, rng, ok := str("pack"); ok {
+		p.Pack, p.PackRange = b.loader.expandPath(dir, s), rng
+	}
+	if s, rng, ok := str("sha256"); ok {
+		if sum, good := b.sha256(s, rng); good {
+			p.SHA256 = sum
+		}
+	}
+	if s, rng, ok := str("home"); ok {
+		if h, good := b.checkHome(s, rng); good {
+			p.Home = h
+		}
+	}
+	if s, rng, ok := str("distribution"); ok {
+		r := b.inv.Defaults.Release
+		var names []string
+		for _, d := range r.Distributions {
+			names = append(names, d.Name)
+		}
+		switch d := r.Distribution(s); {
+		case d == nil:
+			b.errorf(rng, "Unknown distribution",
+				"API Manager %s ships %s; %q is not one of them%s.", r.Version, joinQuoted(names), s, didYouMean(s, names))
+		case !d.RunsProfile(p.Name):
+			b.errorf(rng, "Distribution cannot run this profile",
+				"The %s pack (%s) runs %s, not %q. Remove distribution to use the default for %q (%s), or move these nodes to another profile.",
+				d.Name, d.Product, joinQuoted(d.Runs), p.Name, p.Name, r.DefaultDistribution(p.Name).Name)
+		default:
+			p.Distribution = d.Name
+		}
+	}
+}
+
+// distributionOf resolves the distribution and default home of a profile's
+// nodes. Home comes from the profile block, else from the cluster: when the
+// cluster's home is named after one of the release's packs (such as
+// /opt/wso2/wso2am-4.7.0), a node running another pack gets the sibling
+// directory named after its own (/opt/wso2/wso2am-universal-gw-4.7.0), as
+// the packs unzip.
+func (b *builder) distributionOf(profile string) (dist, home string) {
+	r := b.inv.Defaults.Release
+	d := r.DefaultDistribution(profile)
+	if p := b.inv.Profiles[profile]; p != nil && p.Distribution != "" {
+		d = r.Distribution(p.Distribution)
+	}
+	if p := b.inv.Profiles[profile]; p != nil && p.Home != "" {
+		return d.Name, p.Home
+	}
+	home = b.inv.Cluster.Home
+	for _, other := range r.Distributions {
+		if path.Base(home) == other.Product && home != "" {
+			return d.Name, path.Join(path.Dir(home), d.Product)
+		}
+	}
+	return d.Name, home
 }

@@ -161,7 +161,7 @@ func (b *builder) fileSpec(blk *hcl.Block, dir string, prev []*fileSpec) *fileSp
 func (b *builder) resolveNode(n *Node, spec *profileSpec) {
 	real, display := b.nodeContexts(n)
 	if spec == nil || len(spec.health) == 0 {
-		n.Health = defaultHealth(b.inv.Cluster.Version, b.inv.Defaults, n)
+		n.Health = defaultHealth(b.inv, n)
 	} else {
 		for _, h := range spec.health {
 			if c, ok := b.health(h, n, real); ok {
@@ -278,13 +278,14 @@ func (b *builder) render(src []byte, name string, ctx *hcl.EvalContext) ([]byte,
 }
 
 // defaultHealth returns the release's checks: the startup log line, then
-// /services/Version, plus the gateway startup check on gateways.
-func defaultHealth(v Version, d Defaults, n *Node) []HealthCheck {
+// /services/Version, plus the gateway startup check on gateways whose pack
+// ships it (4.1 and later; the universal gateway and all-in-one packs).
+func defaultHealth(inv *Inventory, n *Node) []HealthCheck {
 	checks := []HealthCheck{
 		{Kind: HealthLog, Pattern: "WSO2 Carbon started in", Default: true},
 		{Kind: HealthHTTP, URL: fmt.Sprintf("http://127.0.0.1:%d/services/Version", 9763+n.Offset), Status: 200, Default: true},
 	}
-	if d.IsGateway(n.Profile) && v.AtLeast(4, 0) {
+	if inv.GatewayHealth(n) {
 		checks = append(checks, HealthCheck{
 			Kind: HealthHTTP, Status: 200, InsecureTLS: true, Default: true,
 			URL: fmt.Sprintf("https://127.0.0.1:%d/api/am/gateway/v2/server-startup-healthcheck", 9443+n.Offset),

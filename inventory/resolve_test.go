@@ -294,9 +294,13 @@ func TestDefaultHealth(t *testing.T) {
 		{"4.4.0", "control-plane", 0, []HealthCheck{logCheck, version(9763)}},
 		{"4.4.0", "gateway-worker", 0, []HealthCheck{logCheck, version(9763), gateway(9443)}},
 		{"4.4.0", "gateway-worker", 2, []HealthCheck{logCheck, version(9765), gateway(9445)}},
-		{"4.0.0", "gateway-worker", 0, []HealthCheck{logCheck, version(9763), gateway(9443)}},
+		{"4.1.0", "gateway-worker", 0, []HealthCheck{logCheck, version(9763), gateway(9443)}},
+		{"4.0.0", "gateway-worker", 0, []HealthCheck{logCheck, version(9763)}}, // the 4.0.0 pack does not ship the endpoint
 		{"4.5.0", "traffic-manager", 1, []HealthCheck{logCheck, version(9764)}},
-		{"3.2.0", "gateway-worker", 0, []HealthCheck{logCheck, version(9763)}}, // no v2 gateway endpoint before 4.0
+		{"4.7.0", "gateway-worker", 0, []HealthCheck{logCheck, version(9763), gateway(9443)}}, // universal gateway
+		{"4.7.0", "control-plane", 0, []HealthCheck{logCheck, version(9763)}},
+		{"4.6.0", "all-in-one", 0, []HealthCheck{logCheck, version(9763), gateway(9443)}},
+		{"3.2.0", "gateway-worker", 0, []HealthCheck{logCheck, version(9763)}}, // no v2 gateway endpoint before 4.1
 	}
 	for _, tt := range tests {
 		t.Run(tt.version+"/"+tt.profile, func(t *testing.T) {

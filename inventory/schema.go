@@ -24,7 +24,9 @@ var rootSchema = &hcl.BodySchema{
 }
 
 var profileSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "max_unavailable"}},
+	Attributes: []hcl.AttributeSchema{
+		{Name: "max_unavailable"}, {Name: "pack"}, {Name: "sha256"}, {Name: "home"}, {Name: "distribution"},
+	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "health", LabelNames: []string{"kind"}},
 		{Type: "hook", LabelNames: []string{"event"}},
@@ -80,6 +82,9 @@ type rawUpdate struct {
 	Pack     *string `hcl:"pack,optional"`
 	SHA256   *string `hcl:"sha256,optional"`
 	Level    *int    `hcl:"level,optional"`
+	// ResetLocalData starts the new release with the pack's own H2 files
+	// and an empty Solr index instead of carrying the node's.
+	ResetLocalData *bool `hcl:"reset_local_data,optional"`
 }
 
 type rawRollout struct {

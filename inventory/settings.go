@@ -123,15 +123,15 @@ func (b *builder) update() {
 		u.PackRange = attrRange(blk.Body, "pack")
 	}
 	if raw.SHA256 != nil && *raw.SHA256 != "" {
-		sum := strings.TrimPrefix(*raw.SHA256, "sha256:")
-		if !sha256Re.MatchString(sum) {
-			b.errorf(attrRange(blk.Body, "sha256"), "Invalid sha256",
-				"sha256 must be 64 hexadecimal digits, as printed by `sha256sum PACK`.")
-		} else {
-			b := make([]byte, 32)
-			hex.Decode(b, []byte(strings.ToLower(sum)))
-			u.SHA256 = hex.EncodeToString(b)
+		if sum, ok := b.sha256(*raw.SHA256, attrRange(blk.Body, "sha256")); ok {
+			u.SHA256 = sum
 		}
+	}
+	if raw.ResetLocalData != nil && *raw.ResetLocalData {
+		u.ResetLocalData = true
+		local := []string{"solr/data", "repository/database", "repository/data"}
+		b.inv.Persist = slices.DeleteFunc(b.inv.Persist, func(p string) bool { return slices.Contains(local, p) })
+		b.inv.OptionalPersist = slices.DeleteFunc(b.inv.OptionalPersist, func(p string) bool { return slices.Contains(local, p) })
 	}
 	if raw.Level != nil {
 		if *raw.Level < 0 {
@@ -273,4 +273,16 @@ func (b *builder) unknownProfileDetail(p string) string {
 	d := b.inv.Defaults
 	return fmt.Sprintf("%q is not a profile of API Manager %s%s. Valid profiles: %s.",
 		p, b.inv.Cluster.Version, didYouMean(p, d.Profiles), strings.Join(d.Profiles, ", "))
+}
+
+// sha256 checks a pack checksum and returns it in lower case.
+func (b *builder) sha256(s string, rng *hcl.Range) (string, bool) {
+	sum := strings.TrimPrefix(s, "sha256:")
+	if !sha256Re.MatchString(sum) {
+		b.errorf(rng, "Invalid sha256", "sha256 must be 64 hexadecimal digits, as printed by `sha256sum PACK`.")
+		return "", false
+	}
+	raw := make([]byte, 32)
+	hex.Decode(raw, []byte(strings.ToLower(sum)))
+	return hex.EncodeToString(raw), true
 }

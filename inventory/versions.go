@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/drover-sh/drover/tasks/apim/catalog"
 )
 
 // Product is the only product drover knows so far.
@@ -41,25 +43,20 @@ func (v Version) AtLeast(major, minor int) bool {
 
 // Profile names used across releases.
 const (
-	ControlPlane   = "control-plane"
-	GatewayWorker  = "gateway-worker"
-	TrafficManager = "traffic-manager"
+	ControlPlane   = catalog.ProfileControlPlane
+	GatewayWorker  = catalog.ProfileGateway
+	TrafficManager = catalog.ProfileTrafficManager
 )
 
 // Defaults is what a product release implies when the inventory is silent:
-// which profile names it knows, the order they are updated in, how the
-// server is started, and what must survive an update. The values follow
-// wso2-facts.md.
+// which profile names it knows and the order they are updated in, and what
+// must survive an update. The release facts live in the catalog
+// (tasks/apim/catalog); this is the part of them the inventory needs.
 type Defaults struct {
+	// Release is the catalog entry of the cluster's release.
+	Release *catalog.Release
 	// Profiles are the profile names valid for this release, in rollout order.
 	Profiles []string
-	// Optimized lists the profiles that bin/profileSetup.sh accepts.
-	Optimized []string
-	// SkipConfigOptimization is true when profileSetup.sh knows
-	// --skipConfigOptimization (3.1.0 and later).
-	SkipConfigOptimization bool
-	// Script maps a profile to its startup script, relative to home.
-	Script map[string]string
 	// Persist lists the paths, relative to home, carried from the stopped
 	// release into the new one.
 	Persist []string
@@ -67,70 +64,41 @@ type Defaults struct {
 	OptionalPersist []string
 	// H2Glob matches the local H2 database files.
 	H2Glob string
-	// GatewayProfiles get the gateway startup health check by default.
-	GatewayProfiles []string
 }
 
-// DefaultsFor returns the defaults of an API Manager release. Releases older
-// than 3.0 are not supported.
+// DefaultsFor returns the defaults of an API Manager release.
 func DefaultsFor(v Version) (Defaults, error) {
-	if !v.AtLeast(3, 0) {
-		return Defaults{}, fmt.Errorf("API Manager %s is not supported: drover handles 3.0 and later", v)
+	r, err := catalog.Lookup(v.String())
+	if err != nil {
+		return Defaults{}, err
 	}
-	d := Defaults{
-		H2Glob:          "repository/database/*.mv.db",
-		GatewayProfiles: []string{GatewayWorker},
-		Persist:         []string{"solr/data", "repository/database"},
+	return Defaults{
+		Release:  r,
+		Profiles: slices.Clone(r.Profiles),
+		H2Glob:   "repository/database/*.mv.db",
+		// The Solr index and the H2 files (WSO2CARBON_DB among them) belong
+		// together; every release from 3.0 keeps the index in solr/data.
+		Persist: []string{"solr/data", "repository/database"},
 		// Older 3.x installs may keep an index under repository/data; carrying
 		// it costs nothing and losing it can cost an index.
-		OptionalPersist:        []string{"repository/data"},
-		SkipConfigOptimization: v.AtLeast(3, 1),
-	}
-	single := func(script string) {
-		d.Script = map[string]string{}
-		for _, p := range d.Profiles {
-			d.Script[p] = script
-		}
-	}
-	switch {
-	case !v.AtLeast(4, 0): // 3.0 - 3.2
-		d.Profiles = []string{"api-key-manager", TrafficManager, "api-publisher", "api-devportal", GatewayWorker}
-		d.Optimized = d.Profiles
-		if !v.AtLeast(3, 1) {
-			d.Persist = []string{"repository/database"}
-		}
-		single("bin/wso2server.sh")
-	case !v.AtLeast(4, 2): // 4.0 - 4.1
-		d.Profiles = []string{ControlPlane, "api-key-manager-deprecated", "api-publisher-deprecated",
-			"api-devportal-deprecated", TrafficManager, GatewayWorker}
-		d.Optimized = d.Profiles
-		single("bin/api-manager.sh")
-	case !v.AtLeast(4, 3): // 4.2
-		d.Profiles = []string{ControlPlane, "api-key-manager-deprecated", TrafficManager, GatewayWorker}
-		d.Optimized = d.Profiles
-		single("bin/api-manager.sh")
-	case !v.AtLeast(4, 5): // 4.3 - 4.4
-		d.Profiles = []string{ControlPlane, "api-key-manager-node", TrafficManager, GatewayWorker}
-		d.Optimized = d.Profiles
-		single("bin/api-manager.sh")
-	default: // 4.5 and later ship split packs
-		d.Profiles = []string{ControlPlane, "key-manager", TrafficManager, GatewayWorker}
-		d.Optimized = []string{"key-manager"}
-		d.Script = map[string]string{
-			ControlPlane:   "bin/api-cp.sh",
-			"key-manager":  "bin/key-manager.sh",
-			TrafficManager: "bin/traffic-manager.sh",
-			GatewayWorker:  "bin/gateway.sh",
-		}
-	}
-	return d, nil
+		OptionalPersist: []string{"repository/data"},
+	}, nil
 }
 
 // ValidProfile reports whether name is a profile of this release.
 func (d Defaults) ValidProfile(name string) bool { return slices.Contains(d.Profiles, name) }
 
-// HasProfileSetup reports whether profileSetup.sh accepts the profile.
-func (d Defaults) HasProfileSetup(name string) bool { return slices.Contains(d.Optimized, name) }
+// Distribution returns the pack a node of the profile runs: the profile
+// block's distribution when it names one, else the release's default.
+func (inv *Inventory) Distribution(n *Node) *catalog.Distribution {
+	if d := inv.Defaults.Release.Distribution(n.Distribution); d != nil {
+		return d
+	}
+	return inv.Defaults.Release.DefaultDistribution(n.Profile)
+}
 
-// IsGateway reports whether the profile serves API traffic.
-func (d Defaults) IsGateway(name string) bool { return slices.Contains(d.GatewayProfiles, name) }
+// GatewayHealth reports whether the node serves the gateway startup health
+// check: a gateway whose pack ships it.
+func (inv *Inventory) GatewayHealth(n *Node) bool {
+	return inv.Distribution(n).GatewayHealthFor(n.Profile)
+}

@@ -30,53 +30,22 @@ func TestParseVersion(t *testing.T) {
 
 func TestDefaultsFor(t *testing.T) {
 	threeX := []string{"api-key-manager", "traffic-manager", "api-publisher", "api-devportal", "gateway-worker"}
+	split := []string{"control-plane", "key-manager", "all-in-one", "traffic-manager", "gateway-worker"}
 	tests := []struct {
-		version   string
-		profiles  []string
-		optimized []string
-		scripts   map[string]string // profile -> script, spot checks
-		persist   []string
-		skipOpt   bool
+		version  string
+		profiles []string
 	}{
-		{"3.0.0", threeX, threeX, map[string]string{"gateway-worker": "bin/wso2server.sh"},
-			[]string{"repository/database"}, false},
-		{"3.1.0", threeX, threeX, map[string]string{"api-key-manager": "bin/wso2server.sh"},
-			[]string{"solr/data", "repository/database"}, true},
-		{"3.2.0", threeX, threeX, map[string]string{"api-devportal": "bin/wso2server.sh"},
-			[]string{"solr/data", "repository/database"}, true},
-		{"4.0.0",
-			[]string{"control-plane", "api-key-manager-deprecated", "api-publisher-deprecated", "api-devportal-deprecated", "traffic-manager", "gateway-worker"},
-			[]string{"control-plane", "api-key-manager-deprecated", "api-publisher-deprecated", "api-devportal-deprecated", "traffic-manager", "gateway-worker"},
-			map[string]string{"control-plane": "bin/api-manager.sh", "api-publisher-deprecated": "bin/api-manager.sh"},
-			[]string{"solr/data", "repository/database"}, true},
-		{"4.1.0",
-			[]string{"control-plane", "api-key-manager-deprecated", "api-publisher-deprecated", "api-devportal-deprecated", "traffic-manager", "gateway-worker"},
-			nil, map[string]string{"gateway-worker": "bin/api-manager.sh"},
-			[]string{"solr/data", "repository/database"}, true},
-		{"4.2.0",
-			[]string{"control-plane", "api-key-manager-deprecated", "traffic-manager", "gateway-worker"},
-			[]string{"control-plane", "api-key-manager-deprecated", "traffic-manager", "gateway-worker"},
-			map[string]string{"traffic-manager": "bin/api-manager.sh"},
-			[]string{"solr/data", "repository/database"}, true},
-		{"4.3.0",
-			[]string{"control-plane", "api-key-manager-node", "traffic-manager", "gateway-worker"},
-			[]string{"control-plane", "api-key-manager-node", "traffic-manager", "gateway-worker"},
-			map[string]string{"api-key-manager-node": "bin/api-manager.sh"},
-			[]string{"solr/data", "repository/database"}, true},
-		{"4.4.0",
-			[]string{"control-plane", "api-key-manager-node", "traffic-manager", "gateway-worker"},
-			nil, map[string]string{"gateway-worker": "bin/api-manager.sh"},
-			[]string{"solr/data", "repository/database"}, true},
-		{"4.5.0",
-			[]string{"control-plane", "key-manager", "traffic-manager", "gateway-worker"},
-			[]string{"key-manager"},
-			map[string]string{"control-plane": "bin/api-cp.sh", "key-manager": "bin/key-manager.sh",
-				"traffic-manager": "bin/traffic-manager.sh", "gateway-worker": "bin/gateway.sh"},
-			[]string{"solr/data", "repository/database"}, true},
-		{"5.0.0",
-			[]string{"control-plane", "key-manager", "traffic-manager", "gateway-worker"},
-			[]string{"key-manager"}, map[string]string{"gateway-worker": "bin/gateway.sh"},
-			[]string{"solr/data", "repository/database"}, true},
+		{"3.0.0", threeX},
+		{"3.1.0", threeX},
+		{"3.2.0", threeX},
+		{"4.0.0", []string{"control-plane", "api-key-manager-deprecated", "api-publisher-deprecated", "api-devportal-deprecated", "traffic-manager", "gateway-worker"}},
+		{"4.1.0", []string{"control-plane", "api-key-manager-deprecated", "api-publisher-deprecated", "api-devportal-deprecated", "traffic-manager", "gateway-worker"}},
+		{"4.2.0", []string{"control-plane", "api-key-manager-deprecated", "traffic-manager", "gateway-worker"}},
+		{"4.3.0", []string{"control-plane", "api-key-manager-node", "traffic-manager", "gateway-worker"}},
+		{"4.4.0", []string{"control-plane", "api-key-manager-node", "traffic-manager", "gateway-worker"}},
+		{"4.5.0", split},
+		{"4.6.0", split},
+		{"4.7.0", split},
 	}
 	for _, tt := range tests {
 		t.Run(tt.version, func(t *testing.T) {
@@ -91,30 +60,12 @@ func TestDefaultsFor(t *testing.T) {
 			if !slices.Equal(d.Profiles, tt.profiles) {
 				t.Errorf("Profiles = %q, want %q", d.Profiles, tt.profiles)
 			}
-			if tt.optimized != nil && !slices.Equal(d.Optimized, tt.optimized) {
-				t.Errorf("Optimized = %q, want %q", d.Optimized, tt.optimized)
-			}
-			for p, s := range tt.scripts {
-				if d.Script[p] != s {
-					t.Errorf("Script[%s] = %q, want %q", p, d.Script[p], s)
-				}
-			}
-			for _, p := range d.Profiles {
-				if d.Script[p] == "" {
-					t.Errorf("profile %s has no startup script", p)
-				}
-			}
-			if !slices.Equal(d.Persist, tt.persist) {
-				t.Errorf("Persist = %q, want %q", d.Persist, tt.persist)
+			// every release keeps its index in solr/data (3.0 cannot move it)
+			if want := []string{"solr/data", "repository/database"}; !slices.Equal(d.Persist, want) {
+				t.Errorf("Persist = %q, want %q", d.Persist, want)
 			}
 			if !slices.Equal(d.OptionalPersist, []string{"repository/data"}) {
 				t.Errorf("OptionalPersist = %q", d.OptionalPersist)
-			}
-			if d.SkipConfigOptimization != tt.skipOpt {
-				t.Errorf("SkipConfigOptimization = %v, want %v", d.SkipConfigOptimization, tt.skipOpt)
-			}
-			if !d.IsGateway("gateway-worker") || d.IsGateway("control-plane") {
-				t.Errorf("IsGateway is wrong: %q", d.GatewayProfiles)
 			}
 			for _, p := range tt.profiles {
 				if !d.ValidProfile(p) {
@@ -126,8 +77,10 @@ func TestDefaultsFor(t *testing.T) {
 			}
 		})
 	}
-	if _, err := DefaultsFor(Version{2, 6, 0}); err == nil {
-		t.Error("DefaultsFor(2.6.0) accepted an unsupported release")
+	for _, v := range []Version{{2, 6, 0}, {5, 0, 0}, {4, 8, 0}} {
+		if _, err := DefaultsFor(v); err == nil {
+			t.Errorf("DefaultsFor(%s) accepted a release drover does not know", v)
+		}
 	}
 }
 

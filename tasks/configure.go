@@ -208,9 +208,8 @@ func optimizeStep() Step {
 	return Step{
 		Name: "optimize",
 		Probe: func(ctx context.Context, j *Job) (Change, error) {
-			d := j.Inv.Defaults
-			if !d.HasProfileSetup(j.Node.Profile) {
-				return Change{Done: true, Summary: fmt.Sprintf("API Manager %s has no profileSetup.sh for %s", j.Inv.Cluster.Version, j.Node.Profile)}, nil
+			if d := j.dist(); !d.HasSetup(j.Node.Profile) {
+				return Change{Done: true, Summary: fmt.Sprintf("%s has no profileSetup.sh for %s", d.Product, j.Node.Profile)}, nil
 			}
 			if j.switched() || (j.staged() && j.stagedState().Optimized) {
 				return Change{Done: true, Summary: "release already optimized for " + j.Node.Profile}, nil
@@ -229,17 +228,19 @@ func optimizeStep() Step {
 }
 
 // profileSetup runs bin/profileSetup.sh on a release. The script always
-// exits 0, so success is read from its output. Without
-// --skipConfigOptimization (before 3.1) it would replace deployment.toml
-// with the profile's template, so the operator's file is saved and put back.
+// exits 0, so success is read from its output. -Dprofile must be its first
+// argument. Without --skipConfigOptimization (3.0.0 has none) it replaces
+// deployment.toml with the profile's template and leaves the operator's
+// file as deployment.toml.backup, so the operator's file is saved and put
+// back and the .backup the script left is removed.
 func (j *Job) profileSetup(ctx context.Context, release string) error {
 	prof := j.Node.Profile
 	cmd := fmt.Sprintf("cd %s/bin && sh ./profileSetup.sh -Dprofile=%s", q(release), q(prof))
-	if j.Inv.Defaults.SkipConfigOptimization {
+	if j.dist().SkipConfigOptimization {
 		cmd += " --skipConfigOptimization"
 	} else {
 		conf := q(release + "/repository/conf/deployment.toml")
-		cmd = fmt.Sprintf("cp -p %[1]s %[1]s.drover-keep && { %[2]s; rc=$?; mv -f %[1]s.drover-keep %[1]s; exit $rc; }", conf, cmd)
+		cmd = fmt.Sprintf("cp -p %[1]s %[1]s.drover-keep && { %[2]s; rc=$?; mv -f %[1]s.drover-keep %[1]s && rm -f %[1]s.backup; exit $rc; }", conf, cmd)
 	}
 	out, err := sh(ctx, j.Conn, cmd+" 2>&1")
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"strconv"
 	"strings"
 
@@ -27,11 +28,15 @@ type Facts struct {
 	LastRun       *LastRun `json:"last_run"`
 
 	// Fields added after the contract's first set.
-	Product     string `json:"product"`
-	HomeExists  bool   `json:"home_exists"`
-	PID         int    `json:"pid,omitempty"`
-	Previous    bool   `json:"previous_kept"`
-	PreviousLvl int    `json:"previous_level,omitempty"`
+	Product    string `json:"product"`
+	HomeExists bool   `json:"home_exists"`
+	PID        int    `json:"pid,omitempty"`
+	// Distribution is the pack home holds ("all-in-one", "universal-gateway", ...).
+	Distribution string `json:"distribution,omitempty"`
+	Previous     bool   `json:"previous_kept"`
+	PreviousLvl  int    `json:"previous_level,omitempty"`
+	// PreviousProduct is the kept previous release's updates/product.txt.
+	PreviousProduct string `json:"previous_product,omitempty"`
 	// Current is the pack drover last switched in ("" when none).
 	Current string `json:"current_pack,omitempty"`
 	// CurrentDone says the update that switched Current in completed:
@@ -105,6 +110,7 @@ echo "current=$(cat "$S/current.json" 2>/dev/null | tr -d '\n')"
 echo "staged=$(cat "$S/staged.json" 2>/dev/null | tr -d '\n')"
 [ -d "$S/staged" ] && echo stageddir=1 || echo stageddir=0
 [ -d "$S/previous" ] && echo "previous=$(cat "$S/previous/updates/config.json" 2>/dev/null | tr -d '\n\r')" || echo previous=
+echo "prevproduct=$(head -n1 "$S/previous/updates/product.txt" 2>/dev/null)"
 if [ -d "$S" ]; then sd=$S; else sd=$d; fi
 [ "$(stat -c %d "$d" 2>/dev/null)" = "$(stat -c %d "$sd" 2>/dev/null)" ] && echo samefs=1 || echo samefs=0
 missing=""
@@ -132,8 +138,8 @@ func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.N
 	}
 	f.Reachable = true
 	parseProbe(f, out)
-	if f.Product != "" {
-		f.Version = strings.TrimPrefix(f.Product, inventory.Product+"-")
+	if d := catalog.ByProduct(f.Product); d != nil {
+		f.Version, f.Distribution = d.Release.Version, d.Name
 	}
 	if opts.Health && f.Running {
 		h := &healthRun{conn: c, node: n, paths: p}
@@ -162,6 +168,8 @@ func parseProbe(f *Facts, out string) {
 			f.HomeExists = v == "1"
 		case "product":
 			f.Product = strings.TrimSpace(v)
+		case "prevproduct":
+			f.PreviousProduct = strings.TrimSpace(v)
 		case "config":
 			f.UpdateLevel = levelOf(v)
 		case "pid":

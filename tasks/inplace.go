@@ -209,7 +209,7 @@ func (j *Job) reconfigure(ctx context.Context) error {
 }
 
 func probeOptimizeHome(ctx context.Context, j *Job) (Change, error) {
-	if !j.Inv.Defaults.HasProfileSetup(j.Node.Profile) {
+	if !j.hasSetup() {
 		return Change{Done: true, Summary: "no profileSetup.sh for " + j.Node.Profile}, nil
 	}
 	if j.facts.Running {
@@ -243,7 +243,7 @@ func (j *Job) rollbackInPlaceSteps(ctx context.Context) error {
 			return fmt.Errorf("drain before the rollback: %w", err)
 		}
 	}
-	if err := j.stopServer(ctx, j.Paths.Home); err != nil {
+	if err := j.stopServer(ctx, j.Paths.Home, f.Product); err != nil {
 		return err
 	}
 	out, _ := sh(ctx, j.Conn, fmt.Sprintf("cd %s/backups 2>/dev/null && ls -d level-* 2>/dev/null; true", q(j.Paths.State)))
@@ -276,7 +276,7 @@ cd "$H" && sha256sum --quiet -c "$B/MANIFEST"
 	if _, err := sh(ctx, j.Conn, restore); err != nil {
 		return fmt.Errorf("restore the backup: %w", err)
 	}
-	if err := j.startServer(ctx); err != nil {
+	if err := j.startServer(ctx, j.dist()); err != nil {
 		return err
 	}
 	if err := j.healthGate(ctx); err != nil {

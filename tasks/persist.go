@@ -77,7 +77,7 @@ func (j *Job) persist(ctx context.Context) error {
 		if err := j.configure(ctx); err != nil {
 			return err
 		}
-		if j.Inv.Defaults.HasProfileSetup(j.Node.Profile) {
+		if j.hasSetup() {
 			if err := j.profileSetup(ctx, j.Paths.Staged()); err != nil {
 				return err
 			}

@@ -58,6 +58,9 @@ func (j *Job) writeCurrent(ctx context.Context, body string) error {
 func (j *Job) rollback(ctx context.Context) error {
 	f := j.facts
 	wantLevel := f.UpdateLevel
+	// product is the release home holds once the rollback is done: its
+	// startup script may differ from the target's (a 3.2 -> 4.0 upgrade).
+	product := f.Product
 	switch {
 	case !f.HomeExists && f.Previous:
 		// Interrupted in the middle of the switch: home was renamed to
@@ -65,7 +68,7 @@ func (j *Job) rollback(ctx context.Context) error {
 		if _, err := sh(ctx, j.Conn, j.vars()+`mv "$P" "$H"`); err != nil {
 			return fmt.Errorf("restore previous release: %w", err)
 		}
-		wantLevel = f.PreviousLvl
+		wantLevel, product = f.PreviousLvl, f.PreviousProduct
 		if err := j.writeCurrent(ctx, j.rolledBackState(f.PreviousLvl, f.Current)); err != nil {
 			return fmt.Errorf("record the rollback: %w", err)
 		}
@@ -79,7 +82,7 @@ func (j *Job) rollback(ctx context.Context) error {
 				return fmt.Errorf("drain before the rollback: %w", err)
 			}
 		}
-		if err := j.stopServer(ctx, j.Paths.Home); err != nil {
+		if err := j.stopServer(ctx, j.Paths.Home, f.Product); err != nil {
 			return err
 		}
 		failed := j.Paths.Failed(j.Run)
@@ -92,7 +95,7 @@ mv "$P" "$H"
 		if _, err := sh(ctx, j.Conn, script); err != nil {
 			return fmt.Errorf("switch back: %w", err)
 		}
-		wantLevel = f.PreviousLvl
+		wantLevel, product = f.PreviousLvl, f.PreviousProduct
 		if err := j.writeCurrent(ctx, j.rolledBackState(f.PreviousLvl, f.Current)); err != nil {
 			return fmt.Errorf("record the rollback: %w", err)
 		}
@@ -104,7 +107,7 @@ mv "$P" "$H"
 		return err
 	}
 	if pid == 0 {
-		if err := j.startServer(ctx); err != nil {
+		if err := j.startServer(ctx, j.distOf(product)); err != nil {
 			return err
 		}
 	}

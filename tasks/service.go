@@ -3,18 +3,11 @@ package tasks
 import (
 	"context"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"strconv"
 	"strings"
 	"time"
 )
-
-// script returns the node's startup script, relative to home.
-func (j *Job) script() string {
-	if s := j.Inv.Defaults.Script[j.Node.Profile]; s != "" {
-		return s
-	}
-	return "bin/api-manager.sh"
-}
 
 // pidScript prints the PID of a running server of the release at "$R", or
 // nothing. The PID file is never removed by the product, so a stale one is
@@ -41,10 +34,10 @@ func stopStep() Step {
 			if j.switched() || !j.facts.Running {
 				return Change{Done: true, Summary: "server not running"}, nil
 			}
-			return Change{Summary: fmt.Sprintf("%s stop, wait up to %s for PID %d, then SIGKILL", j.script(), j.Inv.Rollout.StopTimeout, j.facts.PID)}, nil
+			return Change{Summary: fmt.Sprintf("%s stop, wait up to %s for PID %d, then SIGKILL", j.distOf(j.facts.Product).StartScript(j.Node.Profile), j.Inv.Rollout.StopTimeout, j.facts.PID)}, nil
 		},
 		Apply: func(ctx context.Context, j *Job) error {
-			if err := j.stopServer(ctx, j.Paths.Home); err != nil {
+			if err := j.stopServer(ctx, j.Paths.Home, j.facts.Product); err != nil {
 				return err
 			}
 			j.facts.Running = false
@@ -58,12 +51,15 @@ func stopStep() Step {
 	}
 }
 
-// stopServer asks the server of the release at dir to stop and waits for
-// its PID to go; past stop_timeout it is killed, with a warning. The
-// startup script's stop returns at once, before the server has exited.
-func (j *Job) stopServer(ctx context.Context, dir string) error {
+// stopServer asks the server of the release at dir (whose product.txt says
+// product) to stop and waits for its PID to go; past stop_timeout it is
+// killed, with a warning. The startup script's stop returns at once,
+// before the server has exited; where the release's script is missing,
+// SIGTERM is what that script would have sent.
+func (j *Job) stopServer(ctx context.Context, dir, product string) error {
 	pre := j.vars() + "R=" + q(dir) + "\n" + pidScript
-	out, err := sh(ctx, j.Conn, pre+"if alive; then cd \"$R\" && sh ./"+j.script()+" stop >/dev/null 2>&1 </dev/null || true; echo \"$pid\"; fi")
+	script := q(j.distOf(product).StartScript(j.Node.Profile))
+	out, err := sh(ctx, j.Conn, pre+"if alive; then if [ -f \"$R\"/"+script+" ]; then (cd \"$R\" && sh ./"+script+" stop >/dev/null 2>&1 </dev/null) || true; else kill -TERM \"$pid\"; fi; echo \"$pid\"; fi")
 	if err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
@@ -114,28 +110,21 @@ func startStep() Step {
 			if j.facts.Running && (j.switched() || (j.Pack == nil && j.updated())) {
 				return Change{Done: true, Summary: "server running"}, nil
 			}
-			return Change{Summary: j.script() + " start" + j.profileArg()}, nil
+			return Change{Summary: j.script() + " start" + startArgs(j.dist(), j.Node.Profile)}, nil
 		},
-		Apply: func(ctx context.Context, j *Job) error { return j.startServer(ctx) },
+		Apply: func(ctx context.Context, j *Job) error { return j.startServer(ctx, j.dist()) },
 	}
-}
-
-func (j *Job) profileArg() string {
-	if j.Inv.Cluster.Version.AtLeast(4, 5) {
-		return ""
-	}
-	return " -Dprofile=" + j.Node.Profile
 }
 
 // startServer starts the release at home, remembering where its log ends
 // so the health gate reads only this start's lines, and what the PID file
 // said before, so the gate can tell a server still booting from one that
 // exited.
-func (j *Job) startServer(ctx context.Context) error {
+func (j *Job) startServer(ctx context.Context, d *catalog.Distribution) error {
 	script := j.vars() + `log="$H/repository/logs/wso2carbon.log"
 if [ -f "$log" ]; then wc -c < "$log"; else echo 0; fi
 echo "pid=$(cat "$H/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')"
-cd "$H" && sh ./` + j.script() + ` start` + j.profileArg() + ` </dev/null >/dev/null 2>&1`
+cd "$H" && sh ./` + q(d.StartScript(j.Node.Profile)) + ` start` + startArgs(d, j.Node.Profile) + ` </dev/null >/dev/null 2>&1`
 	out, err := sh(ctx, j.Conn, script)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)

@@ -41,6 +41,9 @@ type Plan struct {
 	InventoryDigest string    `json:"inventory_digest"`
 	Strategy        string    `json:"strategy"`
 	Pack            *PackInfo `json:"pack,omitempty"`
+	// ProfilePacks are the packs of profiles that name their own (split
+	// distributions), by profile.
+	ProfilePacks map[string]*PackInfo `json:"profile_packs,omitempty"`
 	TargetLevel     int       `json:"target_level"`
 	Waves           []Wave    `json:"waves"`
 	Summary         Summary   `json:"summary"`
@@ -106,6 +109,8 @@ type Options struct {
 	Inv      *inventory.Inventory
 	Nodes    []*inventory.Node // selected, in rollout order
 	Pack     *tasks.Pack       // side-by-side; nil for in-place
+	// ProfilePacks override Pack for the nodes of a profile.
+	ProfilePacks map[string]*tasks.Pack
 	Conns    *Conns
 	Parallel int
 	Run      string
@@ -114,8 +119,16 @@ type Options struct {
 	Poll     time.Duration
 }
 
+// PackFor is the pack a node of the profile is updated with.
+func (o *Options) PackFor(profile string) *tasks.Pack {
+	if p := o.ProfilePacks[profile]; p != nil {
+		return p
+	}
+	return o.Pack
+}
+
 func (o *Options) job(n *inventory.Node, c tasks.Conn) *tasks.Job {
-	return &tasks.Job{Inv: o.Inv, Node: n, Conn: c, Paths: tasks.NewPaths(n.Home), Pack: o.Pack,
+	return &tasks.Job{Inv: o.Inv, Node: n, Conn: c, Paths: tasks.NewPaths(n.Home), Pack: o.PackFor(n.Profile),
 		Run: o.Run, Owner: o.Owner, Sink: o.Sink, Poll: o.Poll}
 }
 
@@ -249,9 +262,21 @@ func Make(o *Options, probed []NodePlan) *Plan {
 		Version: inv.Cluster.Version.String(), Inventory: inv.Path, InventoryDigest: inv.Digest,
 		Strategy: inv.Update.Strategy, TargetLevel: inv.Update.Level, Warnings: []string{},
 	}
+	info := func(k *tasks.Pack) *PackInfo {
+		return &PackInfo{Path: k.Path, SHA256: k.SHA256, Size: k.Size, Product: k.Product, Level: k.Level}
+	}
 	if o.Pack != nil {
-		p.Pack = &PackInfo{Path: o.Pack.Path, SHA256: o.Pack.SHA256, Size: o.Pack.Size, Product: o.Pack.Product, Level: o.Pack.Level}
+		p.Pack = info(o.Pack)
 		p.TargetLevel = o.Pack.Level
+	}
+	for prof, k := range o.ProfilePacks {
+		if p.ProfilePacks == nil {
+			p.ProfilePacks = map[string]*PackInfo{}
+		}
+		p.ProfilePacks[prof] = info(k)
+		if p.Pack == nil {
+			p.TargetLevel = max(p.TargetLevel, k.Level)
+		}
 	}
 	byProfile := map[string][]NodePlan{}
 	for _, np := range probed {
@@ -494,6 +519,16 @@ func Drift(saved, fresh *Plan) error {
 	}
 	if (saved.Pack == nil) != (fresh.Pack == nil) || (saved.Pack != nil && saved.Pack.SHA256 != fresh.Pack.SHA256) {
 		changes = append(changes, "the pack changed")
+	}
+	for prof, k := range fresh.ProfilePacks {
+		if s := saved.ProfilePacks[prof]; s == nil || s.SHA256 != k.SHA256 {
+			changes = append(changes, "the pack of "+prof+" changed")
+		}
+	}
+	for prof := range saved.ProfilePacks {
+		if fresh.ProfilePacks[prof] == nil {
+			changes = append(changes, "the pack of "+prof+" changed")
+		}
 	}
 	freshBy := map[string]NodePlan{}
 	for _, w := range fresh.Waves {

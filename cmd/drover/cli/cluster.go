@@ -54,19 +54,71 @@ func (e *env) openClusterFor(g globals, cmd string) (*cluster, error) {
 func (c *cluster) close() { c.conns.Close() }
 
 // options returns the rollout options for a run.
-func (c *cluster) options(g globals, run string, pack *tasks.Pack, sink tasks.Sink) *rollout.Options {
+func (c *cluster) options(g globals, run string, pk packs, sink tasks.Sink) *rollout.Options {
 	return &rollout.Options{
-		Inv: c.inv, Nodes: c.nodes, Pack: pack, Conns: c.conns, Parallel: g.parallel,
+		Inv: c.inv, Nodes: c.nodes, Pack: pk.def, ProfilePacks: pk.byProfile, Conns: c.conns, Parallel: g.parallel,
 		Run: run, Owner: owner(), Sink: redactSink(c.inv, sink),
 	}
 }
 
-// openPack inspects the inventory's pack (side-by-side only).
-func openPack(inv *inventory.Inventory) (*tasks.Pack, error) {
-	if inv.Update.Strategy != inventory.SideBySide {
-		return nil, nil
+// packs are the packs of a side-by-side update: the update block's, and
+// those of profiles that name their own (4.5+ split distributions).
+type packs struct {
+	def       *tasks.Pack
+	byProfile map[string]*tasks.Pack
+}
+
+// of returns the pack of a profile's nodes.
+func (pk packs) of(profile string) *tasks.Pack {
+	if p := pk.byProfile[profile]; p != nil {
+		return p
 	}
-	return tasks.OpenPack(inv.Update.Pack, inv.Update.SHA256)
+	return pk.def
+}
+
+// openPacks inspects the packs the selected nodes need (side-by-side only),
+// each once.
+func openPacks(inv *inventory.Inventory, nodes []*inventory.Node) (packs, error) {
+	var pk packs
+	if inv.Update.Strategy != inventory.SideBySide {
+		return pk, nil
+	}
+	opened := map[string]*tasks.Pack{}
+	open := func(path, sha string) (*tasks.Pack, error) {
+		if p := opened[path]; p != nil {
+			return p, nil
+		}
+		p, err := tasks.OpenPack(path, sha)
+		if err == nil {
+			opened[path] = p
+		}
+		return p, err
+	}
+	for _, n := range nodes {
+		prof := inv.Profiles[n.Profile]
+		if prof == nil || prof.Pack == "" {
+			if pk.def == nil {
+				p, err := open(inv.Update.Pack, inv.Update.SHA256)
+				if err != nil {
+					return pk, err
+				}
+				pk.def = p
+			}
+			continue
+		}
+		if pk.byProfile[n.Profile] != nil {
+			continue
+		}
+		p, err := open(prof.Pack, prof.SHA256)
+		if err != nil {
+			return pk, err
+		}
+		if pk.byProfile == nil {
+			pk.byProfile = map[string]*tasks.Pack{}
+		}
+		pk.byProfile[n.Profile] = p
+	}
+	return pk, nil
 }
 
 // newRunID returns a sortable, unique run id.

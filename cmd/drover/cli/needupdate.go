@@ -23,11 +23,38 @@ func updateDiags(inv *inventory.Inventory, cmd string) hcl.Diagnostics {
 		sev, needs = hcl.DiagWarning, "plan and apply need"
 	}
 	u := inv.Update
+	// Nodes whose profile names its own pack (split distributions) need
+	// no update block pack.
+	needDefault := false
+	for _, n := range inv.Nodes {
+		if p := inv.Profiles[n.Profile]; p == nil || p.Pack == "" {
+			needDefault = true
+		}
+	}
 	var diags hcl.Diagnostics
+	missing := func(pack string, rng *hcl.Range) {
+		if _, err := os.Stat(pack); err != nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: sev, Subject: rng,
+				Summary: "Update pack not found",
+				Detail: fmt.Sprintf("%s the pack, and %s cannot be read (%v). Point pack at the updated product zip; a relative path is relative to the file that holds it.",
+					needs, pack, unwrapPathErr(err)),
+			})
+		}
+	}
+	if u.Strategy == inventory.SideBySide {
+		for _, name := range inv.Defaults.Profiles {
+			if p := inv.Profiles[name]; p != nil && p.Pack != "" {
+				missing(p.Pack, p.PackRange)
+			}
+		}
+	}
 	switch {
+	case !needDefault && u.Strategy == inventory.SideBySide:
+		// every node's profile names its pack
 	case u.Range == nil:
 		if cmd == "" {
-			return nil
+			return diags
 		}
 		rng := inv.Cluster.Range
 		diags = append(diags, &hcl.Diagnostic{
@@ -43,17 +70,10 @@ func updateDiags(inv *inventory.Inventory, cmd string) hcl.Diagnostics {
 			Severity: sev, Subject: u.Range,
 			Summary: "Missing update pack",
 			Detail: fmt.Sprintf("%s the pack: the side-by-side strategy pushes an updated product zip to every node. Add it to the update block, for example:\n\n"+
-				"update {\n  pack = \"packs/wso2am-%s-u12.zip\"\n}", needs, inv.Cluster.Version),
+				"update {\n  pack = \"packs/wso2am-%s-u12.zip\"\n}\n\n(or, for the split packs of 4.5 and later, a pack in each profile block).", needs, inv.Cluster.Version),
 		})
 	default:
-		if _, err := os.Stat(u.Pack); err != nil {
-			diags = append(diags, &hcl.Diagnostic{
-				Severity: sev, Subject: u.PackRange,
-				Summary: "Update pack not found",
-				Detail: fmt.Sprintf("%s the pack, and %s cannot be read (%v). Point pack at the updated product zip; a relative path is relative to the file that holds it.",
-					needs, u.Pack, unwrapPathErr(err)),
-			})
-		}
+		missing(u.Pack, u.PackRange)
 	}
 	return diags
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/drover-sh/drover/tasks"
@@ -70,10 +71,10 @@ func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) 
 }
 
 // makePlan checks the pack, probes the nodes and builds the plan.
-func (e *env) makePlan(ctx context.Context, g globals, cl *cluster, run string) (*rollout.Plan, *tasks.Pack, error) {
-	pack, err := openPack(cl.inv)
+func (e *env) makePlan(ctx context.Context, g globals, cl *cluster, run string) (*rollout.Plan, packs, error) {
+	pack, err := openPacks(cl.inv, cl.nodes)
 	if err != nil {
-		return nil, nil, err
+		return nil, pack, err
 	}
 	o := cl.options(g, run, pack, nil)
 	if !g.json {
@@ -85,7 +86,7 @@ func (e *env) makePlan(ctx context.Context, g globals, cl *cluster, run string) 
 	}
 	probed := rollout.Probe(ctx, o)
 	if ctx.Err() != nil {
-		return nil, nil, ctx.Err()
+		return nil, pack, ctx.Err()
 	}
 	p := rollout.Make(o, probed)
 	redactPlan(cl.inv, p)
@@ -136,6 +137,15 @@ func renderPlan(w io.Writer, p *rollout.Plan, color, compact bool) {
 	fmt.Fprintf(w, "Plan for cluster %q (wso2am %s, %s)\n", p.Cluster, p.Version, p.Strategy)
 	if p.Pack != nil {
 		fmt.Fprintf(w, "Pack: %s, %s level %d, %s, sha256 %s\n", p.Pack.Path, p.Pack.Product, p.Pack.Level, tasks.HumanBytes(p.Pack.Size), p.Pack.SHA256)
+	}
+	profs := make([]string, 0, len(p.ProfilePacks))
+	for prof := range p.ProfilePacks {
+		profs = append(profs, prof)
+	}
+	sort.Strings(profs)
+	for _, prof := range profs {
+		k := p.ProfilePacks[prof]
+		fmt.Fprintf(w, "Pack for %s: %s, %s level %d, %s, sha256 %s\n", prof, k.Path, k.Product, k.Level, tasks.HumanBytes(k.Size), k.SHA256)
 	}
 	for _, wv := range p.Waves {
 		fmt.Fprintf(w, "\n%s\n", bold(fmt.Sprintf("Wave %d: %s (at most %d node(s) down at once)", wv.Number, wv.Profile, wv.MaxUnavailable)))

@@ -61,7 +61,8 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 	if n == nil {
 		return usageErrorf("no node named %q in the inventory", name)
 	}
-	pack, err := openPack(cl.inv)
+	pk, err := openPacks(cl.inv, []*inventory.Node{n})
+	pack := pk.of(n.Profile)
 	if err != nil && !rollback {
 		return err
 	}
@@ -117,7 +118,7 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 	}
 	// Capacity is the profile's, as in apply: a serving node is taken out
 	// only when the rest of its profile can spare it.
-	if err := rollout.CheckCapacity(ctx, cl.options(g, run, pack, nil), n); err != nil {
+	if err := rollout.CheckCapacity(ctx, cl.options(g, run, pk, nil), n); err != nil {
 		return err
 	}
 	if g.json { // stdout is JSON lines only: what will happen is the run_started event

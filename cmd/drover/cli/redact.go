@@ -54,6 +54,9 @@ func redactPlan(inv *inventory.Inventory, p *rollout.Plan) {
 		p.Warnings[i] = inv.Redact(wn)
 	}
 	p.Inventory = inv.Redact(p.Inventory)
+	for _, k := range p.ProfilePacks {
+		k.Path = inv.Redact(k.Path)
+	}
 	if p.Pack != nil {
 		p.Pack.Path = inv.Redact(p.Pack.Path)
 	}

@@ -1,5 +1,5 @@
 cluster "apim" {
-  version = "2.6.0" # ERROR: Unsupported version -- detail: 3.0 and later
+  version = "2.6.0" # ERROR: Unsupported version -- detail: supported: 3.0.0
   home    = "/opt/wso2/wso2am-2.6.0"
 }
 update {
