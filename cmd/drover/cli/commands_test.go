@@ -16,7 +16,7 @@ import (
 )
 
 func TestValidateExitCodes(t *testing.T) {
-	for _, ex := range []string{"apim-3.2-distributed", "apim-4.4-distributed", "apim-4.4-separate-km"} {
+	for _, ex := range []string{"apim-3.2-distributed", "apim-4.4-distributed", "apim-4.4-separate-km", "apim-4.7-split"} {
 		r := run(t, "validate", "-i", example(ex))
 		// The examples name a pack the operator brings: its absence is
 		// validate's only warning.

@@ -44,7 +44,7 @@ func golden(t *testing.T, name, got string) {
 }
 
 func TestGoldenInventory(t *testing.T) {
-	for _, ex := range []string{"apim-3.2-distributed", "apim-4.4-distributed", "apim-4.4-separate-km"} {
+	for _, ex := range []string{"apim-3.2-distributed", "apim-4.4-distributed", "apim-4.4-separate-km", "apim-4.7-split"} {
 		t.Run(ex, func(t *testing.T) {
 			text := run(t, "inventory", "-i", example(ex))
 			if text.code != ExitOK || text.stderr != "" {

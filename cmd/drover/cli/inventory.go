@@ -35,6 +35,8 @@ type inventoryRow struct {
 	Port    int    `json:"port"`
 	Home    string `json:"home"`
 	Offset  int    `json:"offset"`
+	// Distribution is the pack the node runs (all-in-one up to 4.4).
+	Distribution string `json:"distribution"`
 }
 
 func (e *env) runInventory(_ context.Context, g globals) error {
@@ -42,11 +44,19 @@ func (e *env) runInventory(_ context.Context, g globals) error {
 	if err != nil {
 		return err
 	}
+	// Waves are numbered as plan numbers them: only profiles with nodes
+	// count, so the release's default order leaves no gaps.
+	wave := map[string]int{}
+	for _, prof := range inv.Rollout.Order {
+		if len(inv.NodesOf(prof)) > 0 {
+			wave[prof] = len(wave) + 1
+		}
+	}
 	rows := make([]inventoryRow, 0, len(nodes))
 	for _, n := range nodes {
 		rows = append(rows, inventoryRow{
-			Wave: inv.Wave(n.Profile) + 1, Profile: n.Profile, Node: n.Name, User: n.SSH.User,
-			Host: n.Host, Port: n.SSH.EffectivePort(), Home: n.Home, Offset: n.Offset,
+			Wave: wave[n.Profile], Profile: n.Profile, Node: n.Name, User: n.SSH.User,
+			Host: n.Host, Port: n.SSH.EffectivePort(), Home: n.Home, Offset: n.Offset, Distribution: n.Distribution,
 		})
 	}
 	if g.json {
