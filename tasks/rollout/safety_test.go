@@ -255,6 +255,18 @@ func TestInterruptedInHealthGateIsResumedFirst(t *testing.T) {
 		t.Fatal("apply was not interrupted")
 	}
 	rec.on = nil
+	// The interruption came as the health gate began: the server had been
+	// launched but, on a loaded machine, may not have written its PID yet.
+	// This test is about a node whose server runs: wait for it.
+	home := inv.Node("gw-2").Home
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, alive := apimsim.PIDAlive(home); alive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gw-2's server did not come up after the interrupted start")
+		}
+	}
 	o.Nodes = inv.Ordered()
 	o.Run = "run-resume"
 	p = plan(t, o)
