@@ -310,14 +310,8 @@ func (j *Job) rollbackInPlaceSteps(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if f.Running && !j.drained() {
-		if err := j.hooks(ctx, inventory.BeforeStop); err != nil {
-			return fmt.Errorf("drain before the rollback: %w", err)
-		}
-	}
-	if err := j.stopServer(ctx, j.Paths.Home); err != nil {
-		return err
-	}
+	// The way back first: a node without a verified backup is not stopped
+	// for nothing.
 	out, _ := sh(ctx, j.Conn, fmt.Sprintf("cd %s/backups 2>/dev/null && ls -d level-* 2>/dev/null; true", q(j.Paths.State)))
 	best := -1
 	for _, name := range strings.Fields(out) {
@@ -332,6 +326,14 @@ func (j *Job) rollbackInPlaceSteps(ctx context.Context) error {
 	}
 	if ok, err := j.backupVerified(ctx, dir); !ok {
 		return fmt.Errorf("the backup in %s does not match its manifest (%v); not restoring it", dir, err)
+	}
+	if f.Running && !j.drained() {
+		if err := j.hooks(ctx, inventory.BeforeStop); err != nil {
+			return fmt.Errorf("drain before the rollback: %w", err)
+		}
+	}
+	if err := j.stopServer(ctx, j.Paths.Home); err != nil {
+		return err
 	}
 	if out, c, err := j.updateTool(ctx, "--revert --backup "+q(j.toolBackupDir())); err != nil {
 		return fmt.Errorf("revert: %w", err)
