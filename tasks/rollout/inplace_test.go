@@ -164,6 +164,7 @@ func TestInPlaceConflictsStopAndResumeWithTheMergedFiles(t *testing.T) {
 	if err == nil || rep.Nodes[0].Outcome != rollout.OutcomeFailed {
 		t.Fatalf("apply = %v, outcome %+v; want failed on the conflicts", err, rep.Nodes)
 	}
+	t.Logf("the conflicted run: %v", err)
 	for _, f := range conflictFiles {
 		if !strings.Contains(err.Error(), f) {
 			t.Errorf("the error does not name %s: %v", f, err)
@@ -211,6 +212,7 @@ func TestInPlaceConflictsStopAndResumeWithTheMergedFiles(t *testing.T) {
 	if !errors.As(err, &rc) || !rc.Refused() || !strings.Contains(err.Error(), conflictFiles[1]+".final") || strings.Contains(err.Error(), "no "+conflictFiles[0]+".final") {
 		t.Fatalf("apply = %v, want a refusal naming only %s", err, conflictFiles[1])
 	}
+	t.Logf("the refused resume: %v", err)
 	j := &tasks.Job{Inv: o.Inv, Node: o.Nodes[0], Paths: tasks.NewPaths(n.Home), Run: "recover", Owner: "test", Sink: func(tasks.Event) {}}
 	j.Conn, _ = o.Conns.Get(context.Background(), o.Nodes[0])
 	var ce *tasks.ConflictsError
@@ -303,5 +305,40 @@ func TestInPlacePreflightRefusals(t *testing.T) {
 			}
 			noChange(t, l, t0)
 		})
+	}
+}
+
+// TestInPlaceConflictsGivenUp: recover --rollback on a node the update tool
+// stopped on conflicts reverts them, restores the backup and starts the
+// old level; the conflicts are no longer reported.
+func TestInPlaceConflictsGivenUp(t *testing.T) {
+	t.Setenv("UPDATE_TOOL_USERNAME", "ops")
+	t.Setenv("UPDATE_TOOL_PASSWORD", "pw")
+	l := labtest.New(t, lab.Spec{Nodes: nodes(t, "gw=1"), Rollout: shortHealth})
+	inPlace(t, l, l.Level+1)
+	n := l.Nodes[0]
+	fault(t, n, apimsim.Faults{Conflicts: conflictFiles[:1]})
+	o := setupInPlace(t, l, &recorder{})
+	if _, err := apply(t, o, plan(t, o)); err == nil {
+		t.Fatal("apply succeeded despite the conflicts")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	j := &tasks.Job{Inv: o.Inv, Node: o.Nodes[0], Paths: tasks.NewPaths(n.Home), Run: "recover", Owner: "test", Sink: func(tasks.Event) {}, Poll: 200e6}
+	j.Conn, _ = o.Conns.Get(ctx, o.Nodes[0])
+	if err := j.Rollback(ctx); err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	if got := level(t, n.Home); got != l.Level {
+		t.Errorf("level %d, want %d", got, l.Level)
+	}
+	if _, alive := apimsim.PIDAlive(n.Home); !alive {
+		t.Error("not running after the rollback")
+	}
+	if _, err := os.Stat(filepath.Join(n.Home, conflictFiles[0]+".new")); err == nil {
+		t.Error("the conflict's .new is still there")
+	}
+	if f := probeFacts(t, o, o.Nodes[0]); f.UpdateConflicts != nil {
+		t.Errorf("conflicts still reported after the rollback: %+v", f.UpdateConflicts)
 	}
 }
