@@ -48,6 +48,9 @@ type Facts struct {
 	MissingCmd []string     `json:"missing_tools,omitempty"`
 	// UnhealthyBecause says which default check failed.
 	UnhealthyBecause string `json:"unhealthy_because,omitempty"`
+	// UpdateConflicts is an in-place update the update tool stopped on
+	// conflicts, waiting for the operator's <file>.final merges.
+	UpdateConflicts *UpdateConflicts `json:"update_conflicts,omitempty"`
 
 	journal []Record
 	// err is why the probe failed, for errors.As.
@@ -138,6 +141,9 @@ func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.N
 	}
 	f.Reachable = true
 	parseProbe(f, out)
+	if rec := conflictsIn(f.journal); rec != nil {
+		f.UpdateConflicts, _ = conflictState(ctx, c, p.Home, rec)
+	}
 	if d := catalog.ByProduct(f.Product); d != nil {
 		f.Version, f.Distribution = d.Release.Version, d.Name
 	}

@@ -39,6 +39,9 @@ type Record struct {
 	Target string            `json:"target,omitempty"`
 	Detail string            `json:"detail,omitempty"`
 	Sums   map[string]string `json:"sums,omitempty"`
+	// Files are paths relative to home the record is about: the files
+	// the update tool stopped on as conflicts.
+	Files []string `json:"files,omitempty"`
 }
 
 // appendScript returns a shell fragment that appends rec to the journal.

@@ -236,6 +236,15 @@ func (j *Job) applyOnce(ctx context.Context, rollback bool) error {
 		start := time.Now()
 		j.Sink.Emit(Event{Type: EventStepStarted, Node: j.Node.Name, Step: s.Name, Message: ch.Summary})
 		j.journal(ctx, Record{Step: s.Name, Phase: PhaseBegin, Target: target, Detail: ch.Summary})
+		var pe *PreflightError
+		if errors.As(perr, &pe) {
+			// Refused before anything changed: no hooks, no rollback.
+			serr := &StepError{Node: j.Node.Name, Step: s.Name, Err: perr}
+			j.Sink.Emit(Event{Type: EventStepFailed, Node: j.Node.Name, Step: s.Name, Error: perr.Error(), ElapsedMS: time.Since(start).Milliseconds()})
+			j.journal(ctx, Record{Step: s.Name, Phase: PhaseFail, Target: target, Detail: oneLine(perr.Error())})
+			j.journal(ctx, Record{Step: "run", Phase: OutcomeFailed, Target: target, Detail: oneLine(serr.Error())})
+			return serr
+		}
 		err := perr
 		if err == nil {
 			err = s.Apply(ctx, j)
@@ -281,6 +290,13 @@ func (j *Job) fail(ctx context.Context, serr *StepError, start time.Time, stoppe
 	}
 	if herr := j.runHooks(ctx, inventory.OnFailure); herr != nil {
 		j.warn(herr.Error())
+	}
+	if stopped && waitsForOperator(serr.Err) {
+		// The update tool's conflicts wait for the operator's merges: a
+		// rollback would revert them away. The node stays stopped.
+		serr.Down = true
+		j.journal(ctx, Record{Step: "run", Phase: OutcomeFailed, Target: target, Detail: oneLine(serr.Error())})
+		return serr
 	}
 	if stopped && rollback {
 		if rerr := j.Rollback(ctx); rerr != nil {

@@ -233,6 +233,8 @@ func probeNode(ctx context.Context, o *Options, n *inventory.Node) NodePlan {
 		np.Action, np.Steps = ActionUpdate, steps
 		if lr := np.Facts.LastRun; j.Interrupted() {
 			np.Action, np.Reason = ActionResume, fmt.Sprintf("resume at %s (run %s was interrupted)", resumeStep(steps, lr.Step), lr.ID)
+		} else if c := np.Facts.UpdateConflicts; c != nil {
+			np.Action, np.Reason = ActionResume, fmt.Sprintf("resume at %s (the update tool stopped on conflicts in run %s; every file has its .final)", resumeStep(steps, "update"), c.Run)
 		}
 	}
 	return np

@@ -165,6 +165,9 @@ func renderPlan(w io.Writer, p *rollout.Plan, color, compact bool) {
 				continue
 			}
 			fmt.Fprintf(w, "  %s: not updated (%s: %s)\n", s.Node, s.Action, s.Reason)
+			if s.Facts != nil && s.Facts.UpdateConflicts != nil {
+				renderConflicts(w, "    ", "", s.Node, s.Facts.UpdateConflicts)
+			}
 		}
 		if len(upToDate) > 0 { // one line for the nodes with nothing to do
 			fmt.Fprintf(w, "  Up to date: %s\n", rollout.NodeNames(upToDate))

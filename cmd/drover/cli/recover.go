@@ -97,6 +97,10 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 	what := ""
 	if rollback {
 		switch {
+		case cl.inv.Update.Strategy == inventory.InPlace:
+			// The way back is the update tool's --revert and drover's
+			// backup, which the rollback checks itself.
+			what = fmt.Sprintf("stop %s (level %d), revert the update tool's change (an update stopped on conflicts included), restore drover's verified backup, start it, health gate", n.Name, f.UpdateLevel)
 		case !f.Previous:
 			return refused(fmt.Errorf("%s: %w; there is nothing to roll back to", n.Name, tasks.ErrNoWayBack))
 		case f.HomeExists && f.Current == "":

@@ -239,8 +239,8 @@ func (u *updater) update() int {
 	for _, p := range u.faults.Conflicts {
 		p = filepath.ToSlash(filepath.Clean(p))
 		cur, err := os.ReadFile(u.abs(p))
-		if err != nil || containsStr(conflicts, p) {
-			continue
+		if err != nil || containsStr(conflicts, p) || strings.HasSuffix(p, ".jar") {
+			continue // .jar files are replaced outright, never merged
 		}
 		conflicts = append(conflicts, p)
 		writes[p] = append(append([]byte(nil), cur...), []byte(fmt.Sprintf("\n# changed by update level %d\n", to))...)

@@ -201,3 +201,46 @@ func TestUpdateFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestUpdateConflictFilesBesideEachFile: the tool writes <file>.original and
+// <file>.new next to each conflicting file wherever it is under home (not
+// in updates/), continues only when every <file>.final is there, and never
+// treats a .jar as a conflict (jars are replaced outright).
+func TestUpdateConflictFilesBesideEachFile(t *testing.T) {
+	t.Parallel()
+	n := newSimNode(t, "4.4.0", 4)
+	withCreds(n)
+	selfUpdate(t, n)
+	deep := "repository/deployment/server/synapse-configs/default/api/Pets.xml"
+	jar := "repository/components/lib/custom.jar"
+	for _, p := range []string{deep, jar} {
+		if err := writeFileAll(n.path(p), []byte("operator's\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := WriteFaults(n.home, Faults{Conflicts: []string{deep, jar}}); err != nil {
+		t.Fatal(err)
+	}
+	out, code := n.update("--no-backup")
+	if code != UpdateConflicts || !strings.Contains(out, deep) || strings.Contains(out, jar) {
+		t.Fatalf("exit %d %q", code, out)
+	}
+	if !exists(n.path(deep+".original")) || !exists(n.path(deep+".new")) || exists(n.path(jar+".new")) {
+		t.Fatal(".original/.new not beside the conflicting file only")
+	}
+	if m, _ := filepath.Glob(n.path("updates/*.original")); len(m) > 0 {
+		t.Fatalf("conflict files in updates/: %v", m)
+	}
+	// A .final in updates/ is not a merge.
+	os.WriteFile(n.path("updates/Pets.xml.final"), []byte("x\n"), 0o644)
+	if out, code := n.update("--continue", "--no-backup"); code != UpdateConflicts || !strings.Contains(out, deep) {
+		t.Fatalf("--continue without %s.final: exit %d %q", deep, code, out)
+	}
+	os.WriteFile(n.path(deep+".final"), []byte("merged\n"), 0o644)
+	if out, code := n.update("--continue", "--no-backup"); code != UpdateOK {
+		t.Fatalf("--continue: exit %d %q", code, out)
+	}
+	if readFile(t, n.path(deep)) != "merged\n" || level(t, n.home) != 5 || exists(n.path(deep+".new")) {
+		t.Fatal("--continue did not put the merge in")
+	}
+}

@@ -325,11 +325,14 @@ func (l *Lab) serveNode(n *Node, ln net.Listener) (*sshtest.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := n.ensureJDK(); err != nil {
+		return nil, fmt.Errorf("lab: node %s: %w", n.Name, err)
+	}
 	cfg := sshtest.ServerConfig{
 		Listener: ln, HostKey: signer, ClientKeyFile: l.ClientKey, Dir: n.Dir,
 		// Tests put fault-injecting stand-ins for system tools (a
 		// full disk for unzip, say) in the node's shims folder.
-		Env: []string{"PATH=" + n.ShimDir() + ":" + os.Getenv("PATH")},
+		Env: []string{"PATH=" + n.ShimDir() + ":" + os.Getenv("PATH"), "JAVA_HOME=" + n.JavaHome()},
 	}
 	if ln == nil {
 		cfg.Addr = "127.0.0.1:" + strconv.Itoa(n.SSHPort)
@@ -549,6 +552,26 @@ func (l *Lab) StopProducts() error {
 func ours(pid int, nodeDir string) bool {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	return err == nil && strings.Contains(string(b), nodeDir)
+}
+
+// JavaHome is the node's JAVA_HOME: a stand-in JDK whose bin/java only
+// says its version (the simulated server needs no Java, but WSO2's
+// startup scripts need JAVA_HOME, and drover checks it is there). Tests
+// remove or break it to play a node without Java.
+func (n *Node) JavaHome() string { return filepath.Join(n.Dir, "jdk") }
+
+const fakeJava = "#!/bin/sh\necho 'openjdk version \"17.0.10\" 2024-01-16 (simulated by drover lab)' >&2\n"
+
+// ensureJDK lays the stand-in JDK out once; a test's change to it stays.
+func (n *Node) ensureJDK() error {
+	if _, err := os.Stat(n.JavaHome()); err == nil {
+		return nil
+	}
+	bin := filepath.Join(n.JavaHome(), "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(bin, "java"), []byte(fakeJava), 0o755)
 }
 
 // ShimDir is a folder searched first for commands run on the node: tests put
