@@ -18,7 +18,7 @@ func deploymentToml(r *release, profile string) string {
 		role = profile
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# deployment.toml of WSO2 API Manager %s", r.version)
+	fmt.Fprintf(&b, "# deployment.toml of %s %s", r.name, r.version)
 	if profile != "" {
 		fmt.Fprintf(&b, " (template for the %s profile)", profile)
 	}

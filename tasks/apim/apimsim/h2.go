@@ -37,10 +37,14 @@ type dbFile struct {
 	size int
 }
 
+// dbFiles are the pack's H2 databases (the facts name these five for every release, with medium
+// confidence: WSO2METRICS_DB is copied by bin.xml, the others follow the default datasources).
 var dbFiles = []dbFile{
 	{"WSO2AM_DB.mv.db", 192 << 10},
 	{"WSO2CARBON_DB.mv.db", 96 << 10},
 	{"WSO2SHARED_DB.mv.db", 64 << 10},
+	{"WSO2MB_DB.mv.db", 32 << 10},
+	{"WSO2METRICS_DB.mv.db", 32 << 10},
 }
 
 type h2Header struct {

@@ -54,8 +54,14 @@ type simNode struct {
 // server started on it (and waits for its supervisor to go).
 func newSimNode(t *testing.T, version string, level int) *simNode {
 	t.Helper()
-	home := filepath.Join(t.TempDir(), ProductName(version))
-	if err := Layout(home, Spec{Version: version, Level: level, SimBin: simBin}); err != nil {
+	return newSimNodeOf(t, version, AllInOne, level)
+}
+
+// newSimNodeOf is newSimNode for any distribution of version.
+func newSimNodeOf(t *testing.T, version, distribution string, level int) *simNode {
+	t.Helper()
+	home := filepath.Join(t.TempDir(), ProductNameOf(version, distribution))
+	if err := Layout(home, Spec{Version: version, Distribution: distribution, Level: level, SimBin: simBin}); err != nil {
 		t.Fatal(err)
 	}
 	off, err := FreeOffset()
@@ -96,7 +102,7 @@ func (n *simNode) startScript() string {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	return rel.script
+	return rel.script()
 }
 
 // start runs "<script> start args..." and requires exit 0.

@@ -13,8 +13,8 @@ commands (normally run by the product's bin/ scripts):
   run            the server process itself (started by "server")
   profile-setup  bin/profileSetup.sh
   update         bin/wso2update_linux
-  layout         write a product: layout --home <dir> --version 4.4.0 --level N
-  pack           write a product zip: pack --out <zip> --version 4.4.0 --level N
+  layout         write a product: layout --home <dir> --version 4.4.0 [--distribution D] --level N
+  pack           write a product zip: pack --out <zip> --version 4.4.0 [--distribution D] --level N
 `
 
 // Main is the apimsim binary: it returns the process exit code.
@@ -39,7 +39,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	home := rest[1]
 	switch sub {
 	case "profile-setup":
-		return profileSetup(home, rest[2:], stdout)
+		return profileSetup(home, rest[2:], stdout, stderr)
 	case "update":
 		return updateTool(home, rest[2:], stdin, stdout, stderr)
 	}
@@ -56,6 +56,8 @@ func makeCmd(sub string, args []string, stderr io.Writer) int {
 			target = args[i+1]
 		case "--version":
 			s.Version = args[i+1]
+		case "--distribution":
+			s.Distribution = args[i+1]
 		case "--level":
 			fmt.Sscan(args[i+1], &s.Level)
 		}

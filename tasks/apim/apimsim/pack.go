@@ -11,7 +11,7 @@ import (
 // packTime is the fixed modification time of every pack entry, so equal Specs give equal bytes.
 var packTime = time.Date(2024, 10, 1, 0, 0, 0, 0, time.UTC)
 
-// BuildPack writes a product zip like WSO2's: one top-level folder "wso2am-<version>/" holding
+// BuildPack writes a product zip like WSO2's: one top-level folder named after the product (e.g. "wso2am-4.7.0/", "wso2am-acp-4.7.0/") holding
 // the layout at s.Level. The content is deterministic: two builds of one Spec (with the same Go
 // toolchain) have the same sha256.
 func BuildPack(zipPath string, s Spec) error {
@@ -25,7 +25,7 @@ func BuildPack(zipPath string, s Spec) error {
 	}
 	defer os.Remove(tmp.Name())
 	zw := zip.NewWriter(tmp)
-	root := ProductName(s.Version) + "/"
+	root := ProductNameOf(s.Version, s.Distribution) + "/"
 	if err := addZipEntry(zw, entry{path: "", mode: 0o755 | os.ModeDir}, root); err != nil {
 		return err
 	}

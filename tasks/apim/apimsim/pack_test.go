@@ -3,6 +3,7 @@ package apimsim
 import (
 	"archive/zip"
 	"crypto/sha256"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,51 +12,73 @@ import (
 
 func TestBuildPackDeterministic(t *testing.T) {
 	for _, version := range Versions() {
-		t.Run(version, func(t *testing.T) {
-			t.Parallel()
-			dir := t.TempDir()
-			s := Spec{Version: version, Level: 4, SimBin: "/opt/apimsim/bin/apimsim"}
-			sum := func(name string, s Spec) [32]byte {
-				p := filepath.Join(dir, name)
-				if err := BuildPack(p, s); err != nil {
+		for _, dist := range Distributions(version) {
+			t.Run(version+"/"+dist, func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				s := Spec{Version: version, Distribution: dist, Level: 4, SimBin: "/opt/apimsim/bin/apimsim"}
+				sum := func(name string, s Spec) [32]byte {
+					p := filepath.Join(dir, name)
+					if err := BuildPack(p, s); err != nil {
+						t.Fatal(err)
+					}
+					b, _ := os.ReadFile(p)
+					return sha256.Sum256(b)
+				}
+				a, b := sum("a.zip", s), sum("b.zip", s)
+				if a != b {
+					t.Fatal("two builds of one Spec differ")
+				}
+				s.Level = 5
+				if sum("c.zip", s) == a {
+					t.Fatal("another level gave the same pack")
+				}
+				zr, err := zip.OpenReader(filepath.Join(dir, "a.zip"))
+				if err != nil {
 					t.Fatal(err)
 				}
-				b, _ := os.ReadFile(p)
-				return sha256.Sum256(b)
-			}
-			a, b := sum("a.zip", s), sum("b.zip", s)
-			if a != b {
-				t.Fatal("two builds of one Spec differ")
-			}
-			s.Level = 5
-			if sum("c.zip", s) == a {
-				t.Fatal("another level gave the same pack")
-			}
-			zr, err := zip.OpenReader(filepath.Join(dir, "a.zip"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer zr.Close()
-			root := ProductName(version) + "/"
-			seen := map[string]os.FileMode{}
-			for _, f := range zr.File {
-				if !strings.HasPrefix(f.Name, root) {
-					t.Fatalf("entry %s outside %s", f.Name, root)
+				defer zr.Close()
+				root := ProductNameOf(version, dist) + "/"
+				seen := map[string]os.FileMode{}
+				for _, f := range zr.File {
+					if !strings.HasPrefix(f.Name, root) {
+						t.Fatalf("entry %s outside %s", f.Name, root)
+					}
+					seen[strings.TrimPrefix(f.Name, root)] = f.Mode()
 				}
-				seen[strings.TrimPrefix(f.Name, root)] = f.Mode()
-			}
-			script := strings.TrimPrefix(Script(version), "")
-			for _, want := range []string{script, "bin/profileSetup.sh", "bin/wso2update_linux"} {
-				if m, ok := seen[want]; !ok || m.Perm()&0o111 == 0 {
-					t.Errorf("%s missing or not executable (%v)", want, m)
+				exe := append(ScriptsOf(version, dist), "bin/wso2update_linux")
+				if HasProfileSetup(version, dist) {
+					exe = append(exe, "bin/profileSetup.sh")
+				} else if _, ok := seen["bin/profileSetup.sh"]; ok {
+					t.Error("the pack has a profileSetup.sh the release does not ship")
 				}
-			}
-			for _, want := range []string{"repository/conf/deployment.toml", "solr/data/index/segments_1", "repository/database/WSO2AM_DB.mv.db", "updates/config.json", "repository/components/lib/", "repository/logs/"} {
-				if _, ok := seen[want]; !ok {
-					t.Errorf("pack lacks %s", want)
+				for _, want := range exe {
+					if m, ok := seen[want]; !ok || m.Perm()&0o111 == 0 {
+						t.Errorf("%s missing or not executable (%v)", want, m)
+					}
 				}
-			}
-		})
+				want := []string{"repository/conf/deployment.toml", "solr/data/index/segments_1", "repository/database/WSO2AM_DB.mv.db",
+					"updates/config.json", "updates/product.txt", "repository/components/lib/", "repository/logs/"}
+				for _, o := range OSGiProfiles(version, dist) {
+					want = append(want, "repository/components/"+o+"/")
+				}
+				for _, w := range want {
+					if _, ok := seen[w]; !ok {
+						t.Errorf("pack lacks %s", w)
+					}
+				}
+				for _, f := range zr.File {
+					if f.Name == root+"updates/product.txt" {
+						rc, _ := f.Open()
+						b, _ := io.ReadAll(rc)
+						rc.Close()
+						if strings.TrimSpace(string(b)) != strings.TrimSuffix(root, "/") {
+							t.Errorf("product.txt says %q, the pack folder is %s", b, root)
+						}
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -65,7 +88,7 @@ func TestLayoutRefusesNonEmptyHome(t *testing.T) {
 	if err := Layout(home, Spec{Version: "4.4.0", SimBin: "/bin/true"}); err == nil {
 		t.Fatal("layout over a non-empty directory")
 	}
-	for _, s := range []Spec{{Version: "4.5.0", SimBin: "/bin/true"}, {Version: "4.4.0"}, {Version: "4.4.0", SimBin: "rel/bin"}} {
+	for _, s := range []Spec{{Version: "4.8.0", SimBin: "/bin/true"}, {Version: "4.4.0", Distribution: UniversalGateway, SimBin: "/bin/true"}, {Version: "4.4.0"}, {Version: "4.4.0", SimBin: "rel/bin"}} {
 		if err := Layout(filepath.Join(t.TempDir(), "h"), s); err == nil {
 			t.Errorf("layout accepted %+v", s)
 		}

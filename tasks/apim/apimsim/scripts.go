@@ -24,10 +24,35 @@ if [ -n "$APIMSIM_BIN" ]; then
 fi
 `
 
-// startupScript is bin/api-manager.sh (4.x) or bin/wso2server.sh (3.x).
-func startupScript(r *release, simBin string) string {
+// startupScript is a startup script of the pack: bin/wso2server.sh (3.x), bin/api-manager.sh
+// (4.x all-in-one), bin/api-cp.sh and bin/key-manager.sh (control plane), bin/gateway.sh,
+// bin/traffic-manager.sh. --optimize runs profileSetup.sh only where the pack has it.
+func startupScript(r *release, script, simBin string) string {
+	optimize := ""
+	if r.profileSetup {
+		pass := ` --skipConfigOptimization`
+		if !r.skipFlag {
+			pass = "" // 3.0.0 has no such option to pass through
+		}
+		optimize = `
+if [ "$OPTIMIZE" = true ]; then
+  for a in "$@"; do
+    case "$a" in
+      *Dprofile=*)
+        if [ "$SKIPCONF" = true ]; then
+          sh "$CARBON_HOME/bin/profileSetup.sh" "$a"` + pass + `
+        else
+          sh "$CARBON_HOME/bin/profileSetup.sh" "$a"
+        fi
+        echo "Starting the server..."
+        ;;
+    esac
+  done
+fi
+`
+	}
 	body := `#!/bin/sh
-# WSO2 API Manager @VERSION@ startup script (simulated by drover's apimsim).
+# @NAME@ @VERSION@ startup script @SCRIPT@ (simulated by drover's apimsim).
 # Usage: @SCRIPT@ [start|stop|restart|version] [--optimize] [-Dprofile=<name>] [-D...]
 ` + scriptHead + `
 PIDFILE="$CARBON_HOME/wso2carbon.pid"
@@ -78,22 +103,7 @@ while [ "$i" -lt "$n" ]; do
       ;;
   esac
 done
-
-if [ "$OPTIMIZE" = true ]; then
-  for a in "$@"; do
-    case "$a" in
-      *Dprofile=*)
-        if [ "$SKIPCONF" = true ]; then
-          sh "$CARBON_HOME/bin/profileSetup.sh" "$a" --skipConfigOptimization
-        else
-          sh "$CARBON_HOME/bin/profileSetup.sh" "$a"
-        fi
-        echo "Starting the server..."
-        ;;
-    esac
-  done
-fi
-
+@OPTIMIZE@
 case "$CMD" in
   start)
     read_pid
@@ -135,15 +145,15 @@ echo "CARBON_HOME environment variable is set to $CARBON_HOME"
 cd "$CARBON_HOME" || exit 1
 exec "$SIMBIN" server --home "$CARBON_HOME" --console "$@"
 `
-	return strings.NewReplacer("@VERSION@", r.version, "@SCRIPT@", r.script, "@SIMBIN@", shellQuote(simBin)).Replace(body)
+	return strings.NewReplacer("@NAME@", r.name, "@VERSION@", r.version, "@SCRIPT@", script, "@OPTIMIZE@", optimize, "@SIMBIN@", shellQuote(simBin)).Replace(body)
 }
 
 // toolScript is a bin/ script that hands its arguments to an apimsim subcommand.
 func toolScript(r *release, simBin, name, sub string) string {
 	body := `#!/bin/sh
-# @NAME@ of WSO2 API Manager @VERSION@ (simulated by drover's apimsim).
+# @NAME@ of @PRODUCT@ (simulated by drover's apimsim).
 ` + scriptHead + `
 exec "$SIMBIN" @SUB@ --home "$CARBON_HOME" "$@"
 `
-	return strings.NewReplacer("@NAME@", name, "@VERSION@", r.version, "@SUB@", sub, "@SIMBIN@", shellQuote(simBin)).Replace(body)
+	return strings.NewReplacer("@NAME@", name, "@PRODUCT@", r.product, "@SUB@", sub, "@SIMBIN@", shellQuote(simBin)).Replace(body)
 }

@@ -211,6 +211,12 @@ func (n *node) run(sigs chan os.Signal) int {
 	n.log.infof(classCore, "CARBON_HOME : %s", home)
 	n.log.infof(classCore, "Java Version : 17.0.10 (simulated)")
 	if n.o.profile != "" {
+		// -Dprofile=<name> selects the OSGi profile repository/components/<name>; without it the
+		// launcher has no bundles to start.
+		if st, err := os.Stat(filepath.Join(home, "repository", "components", n.o.profile)); err != nil || !st.IsDir() {
+			return n.fail(classBootstrap, "Cannot start the server: the OSGi profile %q does not exist (no directory repository/components/%s); %s ships the profiles: %s",
+				n.o.profile, n.o.profile, rel.product, strings.Join(rel.osgiProfiles, ", "))
+		}
 		n.log.infof(classCore, "Starting with profile : %s", n.o.profile)
 	}
 
@@ -218,7 +224,7 @@ func (n *node) run(sigs chan os.Signal) int {
 	if err != nil {
 		return n.fail(classBootstrap, "Error while reading the deployment.toml: %v", err)
 	}
-	if rel.dropSynapse[n.o.profile] {
+	if prof := rel.profile(n.o.profile); prof != nil && prof.has("removeWebSocketInboundEndpoint") {
 		for _, f := range wsInbound {
 			p := filepath.Join(home, filepath.FromSlash(synapseDir), "inbound-endpoints", f)
 			if _, err := os.Stat(p); err == nil {
@@ -252,8 +258,8 @@ func (n *node) run(sigs chan os.Signal) int {
 	_, gwErr := os.Stat(filepath.Join(home, filepath.FromSlash(webappsDir), gatewayWebapp))
 	n.servlet = &servlet{
 		unhealthy: n.faults.Unhealthy,
-		gateway:   (n.o.profile == "" || n.o.profile == gatewayProfile) && gwErr == nil,
-		product:   "WSO2 API Manager-" + rel.version,
+		gateway:   rel.gatewayHealth && gwErr == nil,
+		product:   rel.name + "-" + rel.version,
 	}
 	if err := n.servlet.listen(offset); err != nil {
 		return n.fail(classTomcat, "Failed to start the servlet transports (offset %d): %v", offset, err)
@@ -262,6 +268,9 @@ func (n *node) run(sigs chan os.Signal) int {
 	n.log.infof("org.apache.catalina.core.StandardService", "Starting service [Catalina]")
 	n.log.infof("org.wso2.carbon.core.transports.http.HttpTransportListener", "HTTP Listener started on 127.0.0.1:%d", httpPort)
 	n.log.infof("org.wso2.carbon.core.transports.http.HttpsTransportListener", "HTTPS Listener started on 127.0.0.1:%d", httpsPort)
+	if err := explodeWars(home); err != nil {
+		n.log.warnf(classTomcat, "Error expanding a web application archive: %v", err)
+	}
 	go n.storeLoop()
 
 	select {
@@ -273,7 +282,7 @@ func (n *node) run(sigs chan os.Signal) int {
 		return n.fail(classAPIM, "Error while starting the API Manager component: simulated startup failure (fail_start)")
 	}
 	n.servlet.started.Store(true)
-	n.log.infof(classFinalizer, "Server           :  WSO2 API Manager-%s", rel.version)
+	n.log.infof(classFinalizer, "Server           :  %s-%s", rel.name, rel.version)
 	n.log.infof(classFinalizer, "WSO2 Carbon started in %d sec", int(time.Since(began).Round(time.Second)/time.Second))
 	n.log.infof("org.wso2.carbon.ui.internal.CarbonUIServiceComponent", "Mgt Console URL  : https://localhost:%d/carbon/", httpsPort)
 	n.event(EventStarted, "")
@@ -296,7 +305,7 @@ func (n *node) run(sigs chan os.Signal) int {
 // stop is the graceful shutdown on SIGTERM (or the hang of HangStop).
 func (n *node) stop(sigs chan os.Signal, when string) int {
 	n.log.infof(classServerMgr, "Shutdown hook triggered....")
-	n.log.infof(classServerMgr, "Gracefully shutting down WSO2 API Manager...")
+	n.log.infof(classServerMgr, "Gracefully shutting down %s...", n.rel.name)
 	if n.faults.HangStop {
 		n.event(EventStopping, "hang_stop: shutdown never completes")
 		for range sigs { // ignore every further SIGTERM; only SIGKILL ends this process
@@ -360,14 +369,42 @@ func (n *node) shutdown() error {
 	return errors.Join(errs...)
 }
 
-// readProduct finds the release from updates/product.txt.
+// readProduct finds the release and distribution from updates/product.txt.
 func readProduct(home string) (*release, error) {
 	data, err := os.ReadFile(filepath.Join(home, "updates", "product.txt"))
 	if err != nil {
 		return nil, fmt.Errorf("apimsim: cannot identify the product: %w", err)
 	}
-	name := strings.TrimSpace(string(data))
-	return lookupRelease(strings.TrimPrefix(name, "wso2am-"))
+	return lookupProduct(strings.TrimSpace(string(data)))
+}
+
+// explodeWars unpacks every war of home's webapps/ that has no directory yet, as Tomcat does
+// when it deploys them; it returns the first error.
+func explodeWars(home string) error {
+	dir := filepath.Join(home, filepath.FromSlash(webappsDir))
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var first error
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".war")
+		if !ok || e.IsDir() {
+			continue
+		}
+		x := filepath.Join(dir, name)
+		if _, err := os.Lstat(x); err == nil {
+			continue
+		}
+		manifest := filepath.Join(x, "META-INF", "MANIFEST.MF")
+		if err := os.MkdirAll(filepath.Dir(manifest), 0o755); err == nil {
+			err = os.WriteFile(manifest, []byte("Manifest-Version: 1.0\nCreated-By: apimsim (exploded from "+e.Name()+")\n"), 0o644)
+		}
+		if err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // PIDAlive reports whether the PID in home's wso2carbon.pid belongs to a live (non-zombie)

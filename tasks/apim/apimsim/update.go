@@ -255,7 +255,7 @@ func (u *updater) update() int {
 		}
 	}
 	changelog := fmt.Sprintf("updates/changelog-%04d-%04d.md", from, to)
-	writes[changelog] = []byte(fmt.Sprintf("# %s: update level %d to %d\n\n- security and bug fixes (simulated)\n", ProductName(u.rel.version), from, to))
+	writes[changelog] = []byte(fmt.Sprintf("# %s: update level %d to %d\n\n- security and bug fixes (simulated)\n", u.rel.product, from, to))
 
 	if u.fl.dry {
 		fmt.Fprintf(u.out, "Dry run: update level %d to %d would change:\n", from, to)
@@ -323,7 +323,7 @@ func (u *updater) update() int {
 		}
 		h := fnv.New32a()
 		h.Write([]byte(u.home))
-		backup = filepath.Join(root, fmt.Sprintf("%s-%d-%d-%08x", ProductName(u.rel.version), from, to, h.Sum32()))
+		backup = filepath.Join(root, fmt.Sprintf("%s-%d-%d-%08x", u.rel.product, from, to, h.Sum32()))
 		var err error
 		if err = os.RemoveAll(backup); err == nil {
 			err = u.saveBackup(backup, from, to, append(sortedKeys(writes), oldJar, "updates/config.json"))
@@ -354,6 +354,6 @@ func (u *updater) update() int {
 		}
 		os.Remove(u.abs(pendingFile))
 	}
-	fmt.Fprintf(u.out, "Updated %s from update level %d to %d.\n", ProductName(u.rel.version), from, to)
+	fmt.Fprintf(u.out, "Updated %s from update level %d to %d.\n", u.rel.product, from, to)
 	return UpdateOK
 }

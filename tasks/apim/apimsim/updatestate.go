@@ -79,7 +79,7 @@ func (u *updater) revert() int {
 			return u.fail("restore %s: %v", p, err)
 		}
 	}
-	fmt.Fprintf(u.out, "Reverted %s from update level %d to %d.\n", ProductName(u.rel.version), m.To, m.From)
+	fmt.Fprintf(u.out, "Reverted %s from update level %d to %d.\n", u.rel.product, m.To, m.From)
 	return UpdateReverted
 }
 

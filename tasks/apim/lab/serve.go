@@ -397,12 +397,20 @@ func (l *Lab) startNode(ctx context.Context, n *Node) error {
 	if _, alive := apimsim.PIDAlive(n.Home); !alive {
 		os.Remove(apimsim.PIDFile(n.Home))
 	}
-	setup := exec.CommandContext(ctx, "sh", filepath.Join(n.Home, "bin", "profileSetup.sh"), "-Dprofile="+n.Profile, "--skipConfigOptimization")
-	setup.Dir = filepath.Join(n.Home, "bin")
-	if out, err := setup.CombinedOutput(); err != nil || !strings.Contains(string(out), "Finished the optimizations") {
-		return fmt.Errorf("lab: node %s: profileSetup: %v: %s", n.Name, err, out)
+	if _, err := os.Stat(filepath.Join(n.Home, "bin", "profileSetup.sh")); err == nil {
+		setup := exec.CommandContext(ctx, "sh", filepath.Join(n.Home, "bin", "profileSetup.sh"), "-Dprofile="+n.Profile, "--skipConfigOptimization")
+		setup.Dir = filepath.Join(n.Home, "bin")
+		if out, err := setup.CombinedOutput(); err != nil || !strings.Contains(string(out), "Finished the optimizations") {
+			return fmt.Errorf("lab: node %s: profileSetup: %v: %s", n.Name, err, out)
+		}
 	}
-	cmd := exec.CommandContext(ctx, "sh", filepath.Join(n.Home, apimsim.Script(l.Version)), "start", "-Dprofile="+n.Profile)
+	// -Dprofile selects an OSGi profile: only where the pack has one by that name (4.3/4.4's
+	// api-key-manager-node has none; the server would fail to start).
+	args := []string{filepath.Join(n.Home, apimsim.Script(l.Version)), "start"}
+	if st, err := os.Stat(filepath.Join(n.Home, "repository", "components", n.Profile)); err == nil && st.IsDir() {
+		args = append(args, "-Dprofile="+n.Profile)
+	}
+	cmd := exec.CommandContext(ctx, "sh", args...)
 	cmd.Dir = n.Home
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("lab: node %s: start: %v: %s", n.Name, err, out)
