@@ -27,6 +27,8 @@ var (
 		"repository/components/dropins",
 		"repository/deployment/server",
 	}
+	// explodedWebapps holds the .war files the server unpacks at start.
+	explodedWebapps = "repository/deployment/server/webapps"
 )
 
 // configDigest identifies the configuration written into a staged release:
@@ -69,7 +71,11 @@ func configureStep() Step {
 				ch.Details = append(ch.Details, "carry "+p)
 			}
 			for _, p := range carryAdd {
-				ch.Details = append(ch.Details, "carry "+p+" (files the pack lacks)")
+				note := " (files the pack lacks)"
+				if p == "repository/deployment/server" {
+					note = " (files the pack lacks, but not the folders the server unpacked from .war files)"
+				}
+				ch.Details = append(ch.Details, "carry "+p+note)
 			}
 			diffs, err := j.managedDiffs(ctx)
 			if err != nil {
@@ -139,9 +145,19 @@ func (j *Job) configure(ctx context.Context) error {
 	for _, p := range carryOverwrite {
 		fmt.Fprintf(&b, "if [ -d \"$H\"/%[1]s ]; then mkdir -p \"$N\"/%[1]s && cp -a \"$H\"/%[1]s/. \"$N\"/%[1]s/; elif [ -e \"$H\"/%[1]s ]; then mkdir -p \"$(dirname \"$N\"/%[1]s)\" && cp -a \"$H\"/%[1]s \"$N\"/%[1]s; fi\n", q(p))
 	}
+	// The server explodes each webapp .war into a folder of the same name
+	// at start: a runtime copy of the old release's war, not the
+	// operator's, which must not shadow the new release's war.
+	fmt.Fprintf(&b, "W=%s\npre=$(ls -A \"$N/$W\" 2>/dev/null)\n", q(explodedWebapps))
 	for _, p := range carryAdd {
 		fmt.Fprintf(&b, "if [ -d \"$H\"/%[1]s ]; then mkdir -p \"$N\"/%[1]s && cp -a -n \"$H\"/%[1]s/. \"$N\"/%[1]s/; fi\n", q(p))
 	}
+	b.WriteString(`for w in "$H/$W"/*.war; do
+  [ -e "$w" ] || continue
+  d=$(basename "$w" .war)
+  if [ -d "$N/$W/$d" ] && ! printf '%s\n' "$pre" | grep -qxF -- "$d"; then rm -rf "$N/$W/$d"; fi
+done
+`)
 	if _, err := sh(ctx, j.Conn, b.String()); err != nil {
 		return fmt.Errorf("carry configuration: %w", err)
 	}

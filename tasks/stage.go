@@ -246,8 +246,8 @@ func (j *Job) checkRelease() error {
 	case pd.Release != rel:
 		return fmt.Errorf("the pack %s is %s, but the inventory's version is %s; use a %s pack or set cluster.version = %q", j.Pack.Path, j.Pack.Product, rel.Version, rel.Version, pd.Release.Version)
 	case pd.Name != want.Name:
-		return fmt.Errorf("the pack %s is %s (%s), but %s nodes run %s; give the profile %q block its own pack = \"...%s...zip\"",
-			j.Pack.Path, j.Pack.Product, pd.Name, j.Node.Profile, want.Name, j.Node.Profile, want.Product)
+		return fmt.Errorf("the pack %s is %s (%s), but %s nodes run %s: set pack in the profile %q block to a %s pack (or distribution = %q there, if these nodes are to run that pack)",
+			j.Pack.Path, j.Pack.Product, pd.Name, j.Node.Profile, want.Name, j.Node.Profile, want.Product, pd.Name)
 	case catalog.H2Break(cur.Release, pd.Release) && slices.Contains(j.Inv.Persist, "repository/database"):
 		return &H2BreakError{From: cur.Release, To: pd.Release}
 	}

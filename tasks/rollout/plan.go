@@ -44,10 +44,10 @@ type Plan struct {
 	// ProfilePacks are the packs of profiles that name their own (split
 	// distributions), by profile.
 	ProfilePacks map[string]*PackInfo `json:"profile_packs,omitempty"`
-	TargetLevel     int       `json:"target_level"`
-	Waves           []Wave    `json:"waves"`
-	Summary         Summary   `json:"summary"`
-	Warnings        []string  `json:"warnings"`
+	TargetLevel  int                  `json:"target_level"`
+	Waves        []Wave               `json:"waves"`
+	Summary      Summary              `json:"summary"`
+	Warnings     []string             `json:"warnings"`
 }
 
 // PackInfo is the pack a plan was made with.
@@ -106,17 +106,17 @@ type Summary struct {
 
 // Options are what planning and applying need besides the inventory.
 type Options struct {
-	Inv      *inventory.Inventory
-	Nodes    []*inventory.Node // selected, in rollout order
-	Pack     *tasks.Pack       // side-by-side; nil for in-place
+	Inv   *inventory.Inventory
+	Nodes []*inventory.Node // selected, in rollout order
+	Pack  *tasks.Pack       // side-by-side; nil for in-place
 	// ProfilePacks override Pack for the nodes of a profile.
 	ProfilePacks map[string]*tasks.Pack
-	Conns    *Conns
-	Parallel int
-	Run      string
-	Owner    string
-	Sink     tasks.Sink
-	Poll     time.Duration
+	Conns        *Conns
+	Parallel     int
+	Run          string
+	Owner        string
+	Sink         tasks.Sink
+	Poll         time.Duration
 }
 
 // PackFor is the pack a node of the profile is updated with.

@@ -67,6 +67,7 @@ var examples = map[string][]string{
 	"lab up": {
 		"drover lab up --dir /tmp/lab",
 		"drover lab up --dir /tmp/lab --nodes cp=2,tm=2,gw=8",
+		"drover lab up --dir /tmp/lab47 --release 4.7.0",
 		"drover lab up --dir /tmp/lab --json",
 	},
 	"lab down": {

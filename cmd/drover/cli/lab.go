@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -51,9 +52,12 @@ func (e *env) newLabCommand() *cli.Command {
 					"core while idle (the server keeps writing its databases and index), and about 0.1 s of the\n" +
 					"machine to start. 150 nodes come up in about 15 s and take 1.1 to 1.3 GiB and two thirds of\n" +
 					"a core; a plan on them takes 10 to 20 s. At most " + strconv.Itoa(lab.MaxNodes) + " nodes.",
-				Flags: []cli.Flag{dirFlag, &cli.StringFlag{Name: "nodes", Value: "cp=2,tm=2,gw=2", Usage: "the nodes per profile: cp, tm, km, gw (e.g. cp=2,tm=2,km=2,gw=144)"}},
+				Flags: []cli.Flag{dirFlag,
+					&cli.StringFlag{Name: "release", Value: "4.4.0", Usage: "the API Manager `RELEASE` the nodes run: " + strings.Join(catalog.Versions(), ", ") + " (4.5.0 and later on the split packs)"},
+					&cli.StringFlag{Name: "nodes", Usage: "the nodes per profile: cp (control-plane), km (the release's key manager), pub and dev (3.x-4.1), aio (4.5+ all-in-one), tm, gw; `SPEC` such as cp=2,tm=2,km=2,gw=144 (default: km=1,tm=1,pub=1,dev=1,gw=2 for 3.x, cp=2,tm=2,gw=2 for 4.0-4.4, cp=2,tm=2,gw=3 from 4.5)"},
+				},
 				Action: func(c *cli.Context) error {
-					return e.runLabUp(c.Context, c.String("dir"), c.String("nodes"), c.Bool("json"))
+					return e.runLabUp(c.Context, c.String("dir"), c.String("release"), c.String("nodes"), c.Bool("json"))
 				},
 			},
 			{
@@ -81,7 +85,7 @@ func (e *env) newLabCommand() *cli.Command {
 
 func labPIDFile(dir string) string { return filepath.Join(dir, "lab.pid") }
 
-func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string, jsonOut bool) error {
+func (e *env) runLabUp(ctx context.Context, dir, release, nodesSpec string, jsonOut bool) error {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		return err
@@ -91,7 +95,14 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string, jsonOut bool)
 	}
 	l, err := lab.Load(dir)
 	if err != nil {
-		nodes, perr := lab.ParseNodes(nodesSpec)
+		rel, perr := catalog.Lookup(release)
+		if perr != nil {
+			return usageErrorf("lab up --release: %v", perr)
+		}
+		if nodesSpec == "" {
+			nodesSpec = lab.DefaultNodesSpec(rel.Version)
+		}
+		nodes, perr := lab.ParseNodesFor(nodesSpec, rel.Version)
 		if perr != nil {
 			return usageErrorf("%v", perr)
 		}
@@ -101,7 +112,7 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string, jsonOut bool)
 		}
 		sim := filepath.Join(dir, "bin", "apimsim")
 		fmt.Fprintf(e.stderr, "creating a lab of %d nodes in %s...\n", len(nodes), dir)
-		if l, err = lab.Create(lab.Spec{Dir: dir, Nodes: nodes, SimBin: sim}); err != nil {
+		if l, err = lab.Create(lab.Spec{Dir: dir, Version: rel.Version, Nodes: nodes, SimBin: sim}); err != nil {
 			return err
 		}
 		// The simulated API Manager of the lab lives in drover itself.
@@ -146,9 +157,19 @@ func (e *env) runLabUp(ctx context.Context, dir, nodesSpec string, jsonOut bool)
 	}
 	fmt.Fprintf(e.stdout, "lab up in %s: %d API Manager %s nodes at %s, each behind its own SSH server\n", dir, len(l.Nodes), l.Version, l.LevelSummary())
 	for _, n := range l.Nodes {
-		fmt.Fprintf(e.stdout, "  %-6s %-20s ssh 127.0.0.1:%d  offset %d  %s\n", n.Name, n.Profile, n.SSHPort, n.Offset, n.Home)
+		fmt.Fprintf(e.stdout, "  %-6s %-26s ssh 127.0.0.1:%d  offset %d  %s\n", n.Name, n.Profile, n.SSHPort, n.Offset, n.Home)
 	}
-	fmt.Fprintf(e.stdout, "inventory %s, pack %s (level %d)\n\ntry next:\n", l.Inventory, l.Pack, l.Level+1)
+	if len(l.Packs) > 1 {
+		fmt.Fprintf(e.stdout, "inventory %s, packs (level %d):\n", l.Inventory, l.Level+1)
+		for _, d := range catalog.Split() {
+			if pk := l.Packs[d]; pk != "" {
+				fmt.Fprintf(e.stdout, "  %-18s %s\n", d, pk)
+			}
+		}
+		fmt.Fprintf(e.stdout, "\ntry next:\n")
+	} else {
+		fmt.Fprintf(e.stdout, "inventory %s, pack %s (level %d)\n\ntry next:\n", l.Inventory, l.Pack, l.Level+1)
+	}
 	for _, c := range []string{"status", "plan", "apply", "status"} {
 		fmt.Fprintf(e.stdout, "  %s -i %s %s\n", e.program(), rel, c)
 	}

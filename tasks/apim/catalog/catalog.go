@@ -150,6 +150,9 @@ func (r *Release) DefaultDistribution(profile string) *Distribution {
 	return r.Distributions[0]
 }
 
+// Split returns the distribution names in the order a 4.5+ release lists them.
+func Split() []string { return []string{AllInOne, APIControlPlane, UniversalGateway, TrafficManager} }
+
 // Gateway reports whether the profile serves API traffic.
 func Gateway(profile string) bool { return profile == ProfileGateway }
 

@@ -122,13 +122,29 @@ update {
 rollout {
 %s
 }
-
-profile "gateway-worker" {
-  hook "before_stop" { local = "./lb.sh drain ${node.name}" }
-  hook "after_healthy" { local = "./lb.sh enable ${node.name}" }
-  file "repository/conf/deployment.toml" { template = "templates/gateway.toml" }
-}
 `, len(l.Nodes), l.Version, l.Version, l.Nodes[0].Home, name, "packs/"+filepath.Base(l.Pack), sum, rollout)
+	// Profiles whose nodes run another distribution than the first node's
+	// (4.5+ split packs) name their own pack.
+	for _, prof := range l.rolloutOrder() {
+		var body []string
+		if i := slices.IndexFunc(l.Nodes, func(n *Node) bool { return n.Profile == prof }); i >= 0 {
+			if pk := l.Packs[l.Nodes[i].Distribution]; pk != "" && pk != l.Pack {
+				p, err := tasks.OpenPack(pk, "")
+				if err != nil {
+					return err
+				}
+				body = append(body, fmt.Sprintf("  pack   = %q\n  sha256 = %q", "packs/"+filepath.Base(pk), p.SHA256))
+			}
+		}
+		if prof == inventory.GatewayWorker {
+			body = append(body, `  hook "before_stop" { local = "./lb.sh drain ${node.name}" }
+  hook "after_healthy" { local = "./lb.sh enable ${node.name}" }
+  file "repository/conf/deployment.toml" { template = "templates/gateway.toml" }`)
+		}
+		if len(body) > 0 {
+			fmt.Fprintf(&b, "\nprofile %q {\n%s\n}\n", prof, strings.Join(body, "\n"))
+		}
+	}
 	for _, n := range l.Nodes {
 		fmt.Fprintf(&b, "\nnode %q {\n  profile = %q\n  host    = \"127.0.0.1\"\n  port    = %d\n  offset  = %d\n  home    = %q\n}\n",
 			n.Name, n.Profile, n.SSHPort, n.Offset, n.Home)

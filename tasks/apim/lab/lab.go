@@ -20,6 +20,7 @@ import (
 	"sync"
 
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
+	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"github.com/drover-sh/drover/transport/sshtest"
 )
 
@@ -45,8 +46,8 @@ type Spec struct {
 	StartDelay, StopDelay string
 }
 
-// DefaultNodes is the lab's default cluster: 2 control planes, 2 traffic
-// managers, 2 gateways.
+// DefaultNodes is the lab's default 4.x cluster: 2 control planes, 2
+// traffic managers, 2 gateways.
 func DefaultNodes() []NodeSpec {
 	return []NodeSpec{
 		{"cp-1", "control-plane"}, {"cp-2", "control-plane"},
@@ -55,19 +56,68 @@ func DefaultNodes() []NodeSpec {
 	}
 }
 
+// DefaultNodesSpec is the --nodes default for a release: the 3.x way (a key
+// manager, a traffic manager, a publisher, a developer portal, two
+// gateways) before 4.0, DefaultNodes up to 4.4, and from 4.5 two control
+// planes, two traffic managers and three universal gateways.
+func DefaultNodesSpec(version string) string {
+	switch {
+	case catalog.Less(version, "4.0.0"):
+		return "km=1,tm=1,pub=1,dev=1,gw=2"
+	case catalog.Less(version, "4.5.0"):
+		return "cp=2,tm=2,gw=2"
+	default:
+		return "cp=2,tm=2,gw=3"
+	}
+}
+
+// nodeKeys maps the --nodes keys to the release's profile names.
+func nodeKeys(r *catalog.Release) (keys []string, profiles map[string]string) {
+	profiles = map[string]string{}
+	add := func(key, profile string) {
+		if r.ValidProfile(profile) {
+			keys, profiles[key] = append(keys, key), profile
+		}
+	}
+	add("cp", catalog.ProfileControlPlane)
+	for _, km := range []string{"api-key-manager", "api-key-manager-deprecated", "api-key-manager-node", catalog.ProfileKeyManager} {
+		add("km", km)
+	}
+	for _, pub := range []string{"api-publisher", "api-publisher-deprecated"} {
+		add("pub", pub)
+	}
+	for _, dev := range []string{"api-devportal", "api-devportal-deprecated"} {
+		add("dev", dev)
+	}
+	add("aio", catalog.ProfileAllInOne)
+	add("tm", catalog.ProfileTrafficManager)
+	add("gw", catalog.ProfileGateway)
+	return keys, profiles
+}
+
 // MaxNodes is the most nodes a lab takes (see `drover lab up --help` for
 // what one costs).
 const MaxNodes = 500
 
-// ParseNodes reads a --nodes spec such as "cp=2,tm=2,gw=4" (cp, tm, km, gw).
-func ParseNodes(spec string) ([]NodeSpec, error) {
-	profiles := map[string]string{"cp": "control-plane", "tm": "traffic-manager", "gw": "gateway-worker", "km": "api-key-manager-node"}
+// ParseNodes reads a --nodes spec such as "cp=2,tm=2,gw=4" for a 4.4 lab.
+func ParseNodes(spec string) ([]NodeSpec, error) { return ParseNodesFor(spec, "4.4.0") }
+
+// ParseNodesFor reads a --nodes spec for a release: cp (control-plane),
+// km (the release's key manager profile), pub, dev (3.x-4.1 publisher and
+// developer portal), aio (4.5+ all-in-one), tm, gw.
+func ParseNodesFor(spec, version string) ([]NodeSpec, error) {
+	r, err := catalog.Lookup(version)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	keys, profiles := nodeKeys(r)
 	var out []NodeSpec
 	for _, part := range strings.Split(spec, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		var n int
 		if _, err := fmt.Sscan(v, &n); !ok || err != nil || n < 0 || n > MaxNodes || profiles[k] == "" {
-			return nil, fmt.Errorf("lab: --nodes %q: write it as cp=2,tm=2,gw=2 (cp, tm, km, gw; at most %d nodes in all)", spec, MaxNodes)
+			return nil, fmt.Errorf("lab: --nodes %q: write it as %s (API Manager %s has %s; at most %d nodes in all)",
+				spec, DefaultNodesSpec(r.Version), r.Version, strings.Join(keys, ", "), MaxNodes)
 		}
 		for i := 1; i <= n; i++ {
 			out = append(out, NodeSpec{fmt.Sprintf("%s-%d", k, i), profiles[k]})
@@ -86,6 +136,8 @@ func ParseNodes(spec string) ([]NodeSpec, error) {
 type Node struct {
 	Name    string `json:"name"`
 	Profile string `json:"profile"`
+	// Distribution is the pack the node runs (all-in-one up to 4.4).
+	Distribution string `json:"distribution"`
 	// Dir is the node's own directory; Home the product directory in it.
 	Dir     string `json:"dir"`
 	Home    string `json:"home"`
@@ -95,15 +147,18 @@ type Node struct {
 
 // Lab is a created lab, as recorded in <dir>/lab.json.
 type Lab struct {
-	Dir        string  `json:"dir"`
-	Version    string  `json:"version"`
-	Level      int     `json:"level"`
-	Inventory  string  `json:"inventory"`
-	ClientKey  string  `json:"client_key"`
-	KnownHosts string  `json:"known_hosts"`
-	Pack       string  `json:"pack"`
-	SimBin     string  `json:"sim_bin"`
-	Nodes      []*Node `json:"nodes"`
+	Dir        string `json:"dir"`
+	Version    string `json:"version"`
+	Level      int    `json:"level"`
+	Inventory  string `json:"inventory"`
+	ClientKey  string `json:"client_key"`
+	KnownHosts string `json:"known_hosts"`
+	Pack       string `json:"pack"`
+	// Packs are the updated packs by distribution (one per distribution the
+	// lab runs); Pack is the first node's.
+	Packs  map[string]string `json:"packs"`
+	SimBin string            `json:"sim_bin"`
+	Nodes  []*Node           `json:"nodes"`
 
 	// listeners are the nodes' SSH listeners, bound by Create and kept open
 	// until Serve serves on them, so no other program can take a port
@@ -143,11 +198,23 @@ func Create(spec Spec) (_ *Lab, err error) {
 	if spec.Version == "" {
 		spec.Version = "4.4.0"
 	}
+	rel, err := catalog.Lookup(spec.Version)
+	if err != nil {
+		return nil, fmt.Errorf("lab: %w", err)
+	}
+	spec.Version = rel.Version
 	if spec.Level == 0 {
 		spec.Level = 11
 	}
 	if len(spec.Nodes) == 0 {
-		spec.Nodes = DefaultNodes()
+		if spec.Nodes, err = ParseNodesFor(DefaultNodesSpec(rel.Version), rel.Version); err != nil {
+			return nil, err
+		}
+	}
+	for _, ns := range spec.Nodes {
+		if !rel.ValidProfile(ns.Profile) {
+			return nil, fmt.Errorf("lab: node %s: API Manager %s has no profile %q", ns.Name, rel.Version, ns.Profile)
+		}
 	}
 	dir, err := filepath.Abs(spec.Dir)
 	if err != nil {
@@ -159,7 +226,6 @@ func Create(spec Spec) (_ *Lab, err error) {
 	if err := os.MkdirAll(filepath.Join(dir, "packs"), 0o755); err != nil {
 		return nil, err
 	}
-	product := apimsim.ProductName(spec.Version)
 	offsets, err := apimsim.FreeOffsets(len(spec.Nodes))
 	if err != nil {
 		return nil, err
@@ -169,7 +235,7 @@ func Create(spec Spec) (_ *Lab, err error) {
 		Inventory:  filepath.Join(dir, "drover.hcl"),
 		ClientKey:  filepath.Join(dir, "id_ed25519"),
 		KnownHosts: filepath.Join(dir, "known_hosts"),
-		Pack:       filepath.Join(dir, "packs", fmt.Sprintf("%s-u%d.zip", product, spec.Level+1)),
+		Packs:      map[string]string{},
 		listeners:  map[string]net.Listener{},
 	}
 	defer func() {
@@ -182,10 +248,17 @@ func Create(spec Spec) (_ *Lab, err error) {
 	}
 	var known strings.Builder
 	for i, ns := range spec.Nodes {
-		n := &Node{Name: ns.Name, Profile: ns.Profile, Dir: filepath.Join(dir, "nodes", ns.Name), Offset: offsets[i]}
-		n.Home = filepath.Join(n.Dir, "wso2", product)
-		if err := apimsim.Layout(n.Home, apimsim.Spec{Version: spec.Version, Level: spec.Level, SimBin: spec.SimBin}); err != nil {
+		d := rel.DefaultDistribution(ns.Profile)
+		n := &Node{Name: ns.Name, Profile: ns.Profile, Distribution: d.Name, Dir: filepath.Join(dir, "nodes", ns.Name), Offset: offsets[i]}
+		n.Home = filepath.Join(n.Dir, "wso2", d.Product)
+		if err := apimsim.Layout(n.Home, apimsim.Spec{Version: spec.Version, Distribution: d.Name, Level: spec.Level, SimBin: spec.SimBin}); err != nil {
 			return nil, err
+		}
+		if l.Packs[d.Name] == "" {
+			l.Packs[d.Name] = filepath.Join(dir, "packs", fmt.Sprintf("%s-u%d.zip", d.Product, spec.Level+1))
+		}
+		if l.Pack == "" {
+			l.Pack = l.Packs[d.Name]
 		}
 		if err := apimsim.SetOffset(n.Home, n.Offset); err != nil {
 			return nil, err
@@ -211,8 +284,10 @@ func Create(spec Spec) (_ *Lab, err error) {
 	if err := os.WriteFile(l.KnownHosts, []byte(known.String()), 0o600); err != nil {
 		return nil, err
 	}
-	if err := apimsim.BuildPack(l.Pack, apimsim.Spec{Version: spec.Version, Level: spec.Level + 1, SimBin: spec.SimBin}); err != nil {
-		return nil, err
+	for dist, pack := range l.Packs {
+		if err := apimsim.BuildPack(pack, apimsim.Spec{Version: spec.Version, Distribution: dist, Level: spec.Level + 1, SimBin: spec.SimBin}); err != nil {
+			return nil, err
+		}
 	}
 	if err := l.writeInventory(spec.Rollout); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"io/fs"
 	"net"
 	"net/http"
@@ -391,24 +392,52 @@ func (l *Lab) StartProducts(ctx context.Context) error {
 	return errors.Join(failed...)
 }
 
-func (l *Lab) startNode(ctx context.Context, n *Node) error {
+// distribution is the catalog entry of the pack n runs.
+func (l *Lab) distribution(n *Node) *catalog.Distribution {
+	r, err := catalog.Lookup(l.Version)
+	if err != nil {
+		r, _ = catalog.Lookup("4.4.0")
+	}
+	if d := r.Distribution(n.Distribution); d != nil {
+		return d
+	}
+	return r.DefaultDistribution(n.Profile)
+}
+
+func (l *Lab) startNode(ctx context.Context, n *Node) (err error) {
 	// A PID file naming a dead process is stale: without it, a PID file
 	// that appears is this start's.
 	if _, alive := apimsim.PIDAlive(n.Home); !alive {
 		os.Remove(apimsim.PIDFile(n.Home))
 	}
-	if _, err := os.Stat(filepath.Join(n.Home, "bin", "profileSetup.sh")); err == nil {
-		setup := exec.CommandContext(ctx, "sh", filepath.Join(n.Home, "bin", "profileSetup.sh"), "-Dprofile="+n.Profile, "--skipConfigOptimization")
+	// As an operator would start a node of its profile (and as drover's
+	// catalog says): profileSetup.sh where the pack runs it for the profile,
+	// then the distribution's script, with -Dprofile only where the pack
+	// ships an OSGi profile of that name.
+	d := l.distribution(n)
+	if d.HasSetup(n.Profile) {
+		args := []string{filepath.Join(n.Home, "bin", "profileSetup.sh"), "-Dprofile=" + n.Profile}
+		conf := filepath.Join(n.Home, "repository", "conf", "deployment.toml")
+		var keep []byte
+		if d.SkipConfigOptimization {
+			args = append(args, "--skipConfigOptimization")
+		} else if keep, err = os.ReadFile(conf); err != nil { // 3.0.0 replaces it
+			return fmt.Errorf("lab: node %s: %w", n.Name, err)
+		}
+		setup := exec.CommandContext(ctx, "sh", args...)
 		setup.Dir = filepath.Join(n.Home, "bin")
-		if out, err := setup.CombinedOutput(); err != nil || !strings.Contains(string(out), "Finished the optimizations") {
+		out, err := setup.CombinedOutput()
+		if keep != nil {
+			os.WriteFile(conf, keep, 0o644)
+			os.Remove(conf + ".backup")
+		}
+		if err != nil || !strings.Contains(string(out), "Finished the optimizations") {
 			return fmt.Errorf("lab: node %s: profileSetup: %v: %s", n.Name, err, out)
 		}
 	}
-	// -Dprofile selects an OSGi profile: only where the pack has one by that name (4.3/4.4's
-	// api-key-manager-node has none; the server would fail to start).
-	args := []string{filepath.Join(n.Home, apimsim.Script(l.Version)), "start"}
-	if st, err := os.Stat(filepath.Join(n.Home, "repository", "components", n.Profile)); err == nil && st.IsDir() {
-		args = append(args, "-Dprofile="+n.Profile)
+	args := []string{filepath.Join(n.Home, d.StartScript(n.Profile)), "start"}
+	if p := d.StartProfile(n.Profile); p != "" {
+		args = append(args, "-Dprofile="+p)
 	}
 	cmd := exec.CommandContext(ctx, "sh", args...)
 	cmd.Dir = n.Home
