@@ -13,6 +13,7 @@ import (
 
 	"github.com/drover-sh/drover/tasks"
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
+	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"github.com/drover-sh/drover/tasks/apim/lab"
 )
 
@@ -71,11 +72,14 @@ func spans(t *testing.T, f *fixture) []span {
 
 // checkOrderAndCapacity checks, from the simulator's own records, that
 // every node of a wave was back before any node of a later wave went down
-// and that no two nodes of one profile were down at once (max_unavailable
-// 1 for every profile).
+// (waves in the fixture's rollout order) and that no two nodes of one
+// profile were down at once (max_unavailable 1 for every profile).
 func checkOrderAndCapacity(t *testing.T, f *fixture, ss []span) {
 	t.Helper()
-	rank := map[string]int{"control-plane": 0, "traffic-manager": 1, "gateway-worker": 2}
+	rank := map[string]int{}
+	for i, p := range f.order {
+		rank[p] = i
+	}
 	for _, a := range ss {
 		for _, b := range ss {
 			if a == b {
@@ -194,11 +198,20 @@ func listInodes(n *lab.Node) string {
 	return string(out)
 }
 
-// stopServer stops a node's server with its startup script, as an operator
-// on the node would, and waits until it is gone.
+// stopServer stops a node's server with its startup script (the one of the
+// product its home holds), as an operator on the node would, and waits
+// until it is gone.
 func stopServer(t *testing.T, n *lab.Node) {
 	t.Helper()
-	cmd := exec.Command("sh", filepath.Join(n.Home, apimsim.Script(version)), "stop")
+	product, err := os.ReadFile(filepath.Join(n.Home, "updates", "product.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := catalog.ByProduct(strings.TrimSpace(strings.SplitN(string(product), "\n", 2)[0]))
+	if d == nil {
+		t.Fatalf("%s: %s holds no product the catalog knows (%q)", n.Name, n.Home, product)
+	}
+	cmd := exec.Command("sh", filepath.Join(n.Home, d.StartScript(n.Profile)), "stop")
 	cmd.Dir = n.Home
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: stop: %v: %s", n.Name, err, out)
@@ -256,6 +269,8 @@ type statusNode struct {
 	LastRun       *statusRun  `json:"last_run"`
 	Previous      bool        `json:"previous_kept"`
 	PreviousLevel int         `json:"previous_level"`
+	Product       string      `json:"product"`
+	Distribution  string      `json:"distribution"`
 	raw           map[string]any
 }
 

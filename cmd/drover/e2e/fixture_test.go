@@ -9,26 +9,29 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
+	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"github.com/drover-sh/drover/tasks/apim/lab"
 	"github.com/drover-sh/drover/transport/sshdtest"
 )
 
 const (
-	version   = "4.4.0"
-	fromLevel = 11 // the level every node runs after layout
-	toLevel   = 12 // the pack's level
+	version   = "4.4.0" // the default cluster's release
+	fromLevel = 11      // the level every node runs after layout
+	toLevel   = 12      // the pack's level
 	// Fast simulator timings.
 	startDelay = "300ms"
 	stopDelay  = "200ms"
 )
 
-// clusterNodes is the cluster every test lays out, in inventory order.
+// clusterNodes is the default cluster, in inventory order.
 var clusterNodes = []lab.NodeSpec{
 	{Name: "cp-1", Profile: "control-plane"}, {Name: "cp-2", Profile: "control-plane"},
 	{Name: "tm-1", Profile: "traffic-manager"}, {Name: "tm-2", Profile: "traffic-manager"},
@@ -50,12 +53,28 @@ type fixture struct {
 	// simulated servers.
 	lab   *lab.Lab
 	hosts map[string]*sshdtest.Node
+	// version is the release the cluster runs; order its profiles in
+	// rollout order (the inventory's, or the release's default one where
+	// the inventory names none).
+	version string
+	order   []string
 	// env is added to every drover command's environment ("NAME=value").
 	env []string
 }
 
-// fixtureOptions change the inventory's rollout block.
+// fixtureOptions choose the cluster and change the inventory's rollout block.
 type fixtureOptions struct {
+	// release is the API Manager release every node runs ("" for the
+	// default 4.4.0 cluster); nodes the cluster, in inventory order (nil
+	// for clusterNodes). Each node runs its release's default distribution
+	// for its profile, in a home named after that distribution's product;
+	// one pack per distribution is built at toLevel. The inventory's update
+	// block names the first node's pack and, from 4.5, a profile whose
+	// nodes run another distribution names its own pack in its profile
+	// block. An inventory for a release other than the default leaves the
+	// rollout order out: drover follows the release's default order.
+	release       string
+	nodes         []lab.NodeSpec
 	healthTimeout string // default "20s"
 	// tmpfs gives the named nodes their own small filesystem: a tmpfs of
 	// this size (e.g. "4m") mounted on the directory that holds the node's
@@ -75,21 +94,43 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 	if o.healthTimeout == "" {
 		o.healthTimeout = "20s"
 	}
-	f := &fixture{t: t, dir: t.TempDir(), hosts: map[string]*sshdtest.Node{}}
+	if o.release == "" {
+		o.release = version
+	}
+	if o.nodes == nil {
+		o.nodes = clusterNodes
+	}
+	rel, err := catalog.Lookup(o.release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, dir: t.TempDir(), hosts: map[string]*sshdtest.Node{}, version: rel.Version}
+	for _, p := range rel.Profiles {
+		if slices.ContainsFunc(o.nodes, func(ns lab.NodeSpec) bool { return ns.Profile == p }) {
+			f.order = append(f.order, p)
+		}
+	}
 	// Registered first, so it runs last: after the simulated servers were
 	// stopped and sshd killed its sessions.
 	t.Cleanup(f.checkNoProcessLeft)
-	f.ssh = sshdtest.Start(t, len(clusterNodes))
+	f.ssh = sshdtest.Start(t, len(o.nodes))
 	f.inv = filepath.Join(f.dir, "drover.hcl")
-	f.lab = &lab.Lab{Dir: f.dir, Version: version, Level: fromLevel, Inventory: f.inv, SimBin: simBin}
-	for i, ns := range clusterNodes {
+	f.lab = &lab.Lab{Dir: f.dir, Version: f.version, Level: fromLevel, Inventory: f.inv, SimBin: simBin, Packs: map[string]string{}}
+	if err := os.MkdirAll(filepath.Join(f.dir, "packs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i, ns := range o.nodes {
+		if !rel.ValidProfile(ns.Profile) {
+			t.Fatalf("node %s: API Manager %s has no profile %q", ns.Name, rel.Version, ns.Profile)
+		}
+		d := rel.DefaultDistribution(ns.Profile)
 		sn := f.ssh.Node(i)
-		n := &lab.Node{Name: ns.Name, Profile: ns.Profile, Dir: sn.Dir(), SSHPort: sn.Port()}
-		n.Home = filepath.Join(n.Dir, "wso2", apimsim.ProductName(version))
+		n := &lab.Node{Name: ns.Name, Profile: ns.Profile, Distribution: d.Name, Dir: sn.Dir(), SSHPort: sn.Port()}
+		n.Home = filepath.Join(n.Dir, "wso2", d.Product)
 		if size, ok := o.tmpfs[ns.Name]; ok {
 			mountTmpfs(t, filepath.Dir(n.Home), size)
 		}
-		if err := apimsim.Layout(n.Home, apimsim.Spec{Version: version, Level: fromLevel, SimBin: simBin}); err != nil {
+		if err := apimsim.Layout(n.Home, apimsim.Spec{Version: f.version, Distribution: d.Name, Level: fromLevel, SimBin: simBin}); err != nil {
 			t.Fatal(err)
 		}
 		off, err := apimsim.FreeOffset()
@@ -103,13 +144,18 @@ func newFixture(t *testing.T, o fixtureOptions) *fixture {
 		f.setFaults(n, apimsim.Faults{})
 		f.lab.Nodes = append(f.lab.Nodes, n)
 		f.hosts[n.Name] = sn
-	}
-	f.lab.Pack = filepath.Join(f.dir, "packs", fmt.Sprintf("%s-u%d.zip", apimsim.ProductName(version), toLevel))
-	if err := os.MkdirAll(filepath.Dir(f.lab.Pack), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := apimsim.BuildPack(f.lab.Pack, apimsim.Spec{Version: version, Level: toLevel, SimBin: simBin}); err != nil {
-		t.Fatal(err)
+		// One pack per distribution, at the next level; the first node's
+		// is the update block's.
+		if f.lab.Packs[d.Name] == "" {
+			pack := filepath.Join(f.dir, "packs", fmt.Sprintf("%s-u%d.zip", d.Product, toLevel))
+			if err := apimsim.BuildPack(pack, apimsim.Spec{Version: f.version, Distribution: d.Name, Level: toLevel, SimBin: simBin}); err != nil {
+				t.Fatal(err)
+			}
+			f.lab.Packs[d.Name] = pack
+		}
+		if f.lab.Pack == "" {
+			f.lab.Pack = f.lab.Packs[d.Name]
+		}
 	}
 	f.writeControllerFiles(o)
 	t.Cleanup(func() {
@@ -133,6 +179,17 @@ func (f *fixture) node(name string) *lab.Node {
 		}
 	}
 	f.t.Fatalf("no node %s", name)
+	return nil
+}
+
+// profileNode returns the first node of a profile.
+func (f *fixture) profileNode(profile string) *lab.Node {
+	for _, n := range f.lab.Nodes {
+		if n.Profile == profile {
+			return n
+		}
+	}
+	f.t.Fatalf("no node of profile %s", profile)
 	return nil
 }
 
@@ -162,13 +219,23 @@ func (f *fixture) writeControllerFiles(o fixtureOptions) {
 		t.Fatal(err)
 	}
 	sum := fileSHA256(t, f.lab.Pack)
+	// The default cluster names its order; another release's inventory
+	// leaves it to drover (the release's default order).
+	order := ""
+	if f.version == version {
+		quoted := make([]string, len(f.order))
+		for i, p := range f.order {
+			quoted[i] = strconv.Quote(p)
+		}
+		order = fmt.Sprintf("  order            = [%s]\n", strings.Join(quoted, ", "))
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `# drover end-to-end test cluster: %d simulated API Manager nodes behind real sshd.
 
 cluster "e2e" {
   product = "wso2am"
   version = %q
-  home    = "/opt/wso2/wso2am-4.4.0"   # every node overrides it: the nodes share one machine
+  home    = "/opt/wso2/%s"   # every node overrides it: the nodes share one machine
 }
 
 ssh {
@@ -187,21 +254,30 @@ update {
 }
 
 rollout {
-  order            = ["control-plane", "traffic-manager", "gateway-worker"]
-  max_unavailable  = 1
+%s  max_unavailable  = 1
   failure_budget   = 0
   auto_rollback    = true
   health_timeout   = %q
   min_healthy_time = "1s"
   stop_timeout     = "5s"
 }
-
-profile "gateway-worker" {
-  hook "before_stop"   { local = "./lb.sh drain ${node.name}" }
+`, len(f.lab.Nodes), f.version, apimsim.ProductName(f.version), f.ssh.User(), filepath.Base(f.lab.Pack), sum, order, o.healthTimeout)
+	// A profile whose nodes run another distribution than the update
+	// block's pack (4.5+ split packs) names its own pack.
+	for _, prof := range f.order {
+		var body []string
+		if pk := f.lab.Packs[f.profileNode(prof).Distribution]; pk != f.lab.Pack {
+			body = append(body, fmt.Sprintf("  pack   = %q\n  sha256 = %q", "packs/"+filepath.Base(pk), fileSHA256(t, pk)))
+		}
+		if prof == "gateway-worker" {
+			body = append(body, `  hook "before_stop"   { local = "./lb.sh drain ${node.name}" }
   hook "after_healthy" { local = "./lb.sh enable ${node.name}" }
-  file "repository/conf/deployment.toml" { template = "templates/gateway.toml" }
-}
-`, len(f.lab.Nodes), version, f.ssh.User(), filepath.Base(f.lab.Pack), sum, o.healthTimeout)
+  file "repository/conf/deployment.toml" { template = "templates/gateway.toml" }`)
+		}
+		if len(body) > 0 {
+			fmt.Fprintf(&b, "\nprofile %q {\n%s\n}\n", prof, strings.Join(body, "\n"))
+		}
+	}
 	for _, n := range f.lab.Nodes {
 		sn := f.hosts[n.Name]
 		fmt.Fprintf(&b, "\nnode %q {\n  profile = %q\n  host    = %q\n  port    = %d\n  offset  = %d\n  home    = %q\n}\n",
