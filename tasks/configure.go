@@ -224,16 +224,17 @@ func optimizeStep() Step {
 	return Step{
 		Name: "optimize",
 		Probe: func(ctx context.Context, j *Job) (Change, error) {
-			if d := j.dist(); !d.HasSetup(j.Node.Profile) {
-				return Change{Done: true, Summary: fmt.Sprintf("%s has no profileSetup.sh for %s", d.Product, j.Node.Profile)}, nil
+			cmd, summary, _ := j.setup(j.targetProduct(), j.Paths.Staged())
+			if cmd == "" {
+				return Change{Done: true, Summary: summary}, nil
 			}
 			if j.switched() || (j.staged() && j.stagedState().Optimized) {
 				return Change{Done: true, Summary: "release already optimized for " + j.Node.Profile}, nil
 			}
-			return Change{Summary: "profileSetup.sh -Dprofile=" + j.Node.Profile + " on the staged release"}, nil
+			return Change{Summary: summary + " on the staged release"}, nil
 		},
 		Apply: func(ctx context.Context, j *Job) error {
-			if err := j.profileSetup(ctx, j.Paths.Staged()); err != nil {
+			if err := j.profileSetup(ctx, j.targetProduct(), j.Paths.Staged()); err != nil {
 				return err
 			}
 			st := j.stagedState()
@@ -243,30 +244,17 @@ func optimizeStep() Step {
 	}
 }
 
-// profileSetup runs bin/profileSetup.sh on a release. The script always
-// exits 0, so success is read from its output. -Dprofile must be its first
-// argument. Without --skipConfigOptimization (3.0.0 has none) it replaces
-// deployment.toml with the profile's template and leaves the operator's
-// file as deployment.toml.backup, so the operator's file is saved and put
-// back and the .backup the script left is removed.
-func (j *Job) profileSetup(ctx context.Context, release string) error {
-	prof := j.Node.Profile
-	cmd := fmt.Sprintf("cd %s/bin && sh ./profileSetup.sh -Dprofile=%s", q(release), q(prof))
-	if j.dist().SkipConfigOptimization {
-		cmd += " --skipConfigOptimization"
-	} else {
-		conf := q(release + "/repository/conf/deployment.toml")
-		cmd = fmt.Sprintf("cp -p %[1]s %[1]s.drover-keep && { %[2]s; rc=$?; mv -f %[1]s.drover-keep %[1]s && rm -f %[1]s.backup; exit $rc; }", conf, cmd)
+// profileSetup adapts the release in dir, which holds product, to the
+// node's profile (for API Manager, profileSetup.sh). The command may report
+// failure only in its output, which the product checks.
+func (j *Job) profileSetup(ctx context.Context, product, dir string) error {
+	cmd, summary, check := j.setup(product, dir)
+	if cmd == "" {
+		return nil
 	}
-	out, err := sh(ctx, j.Conn, cmd+" 2>&1")
+	out, err := sh(ctx, j.Conn, cmd)
 	if err != nil {
-		return fmt.Errorf("profileSetup.sh: %w", err)
+		return fmt.Errorf("%s: %w", summary, err)
 	}
-	switch {
-	case strings.Contains(out, "Profile is not specified properly"):
-		return fmt.Errorf("profileSetup.sh rejected profile %q: %s", prof, lastLines(out, 2))
-	case !strings.Contains(out, "Finished the optimizations"):
-		return fmt.Errorf("profileSetup.sh did not finish the optimizations: %s", lastLines(out, 3))
-	}
-	return nil
+	return check(out)
 }

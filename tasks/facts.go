@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"strconv"
 	"strings"
 
@@ -128,6 +127,9 @@ missing=""
 type ProbeOptions struct {
 	// Health runs the node's default health checks once when it runs.
 	Health bool
+	// Product names the release and distribution the node's product file
+	// denotes (left empty without one).
+	Product Product
 }
 
 // Probe reads a node's facts without changing anything.
@@ -144,8 +146,8 @@ func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.N
 	if rec := conflictsIn(f.journal); rec != nil {
 		f.UpdateConflicts, _ = conflictState(ctx, c, p.Home, rec)
 	}
-	if d := catalog.ByProduct(f.Product); d != nil {
-		f.Version, f.Distribution = d.Release.Version, d.Name
+	if opts.Product != nil {
+		f.Version, f.Distribution = opts.Product.Identify(f.Product)
 	}
 	if opts.Health && f.Running {
 		h := &healthRun{conn: c, node: n, paths: p}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"github.com/drover-sh/drover/tasks/apim"
 	"io"
 	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,7 +103,7 @@ func (tl *testLab) job(t *testing.T, name, run string, rec *recorder) *tasks.Job
 	t.Helper()
 	n := tl.inv.Node(name)
 	return &tasks.Job{
-		Inv: tl.inv, Node: n, Conn: tl.conn(t, name), Paths: tasks.NewPaths(n.Home), Pack: tl.pack,
+		Inv: tl.inv, Node: n, Conn: tl.conn(t, name), Paths: tasks.NewPaths(n.Home), Pack: tl.pack, Product: apim.Product{},
 		Run: run, Owner: "test", Sink: rec.sink(), Poll: 200 * time.Millisecond,
 	}
 }
@@ -111,7 +114,7 @@ func (tl *testLab) probe(t *testing.T, name string) *tasks.Facts {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	n := tl.inv.Node(name)
-	f := tasks.Probe(ctx, tl.conn(t, name), tl.inv, n, tasks.ProbeOptions{Health: true})
+	f := tasks.Probe(ctx, tl.conn(t, name), tl.inv, n, tasks.ProbeOptions{Health: true, Product: apim.Product{}})
 	if !f.Reachable {
 		t.Fatalf("probe %s: %s", name, f.Error)
 	}
@@ -473,20 +476,51 @@ func checkFiles(t *testing.T, what, home string, want map[string][]byte) {
 	}
 }
 
-// optimizedAway lists files of the pack that profileSetup deletes for a
-// profile, and files it keeps, relative to home.
-func optimizedAway(profile string) (gone, kept []string) {
-	const (
-		webapps = "repository/deployment/server/webapps/"
-		synapse = "repository/deployment/server/synapse-configs/default/"
-	)
-	if profile == "gateway-worker" {
-		return []string{webapps + "oauth2.war", webapps + "internal#data#v1.war"},
-			[]string{webapps + "api#am#gateway#v2.war", synapse + "api", synapse + "inbound-endpoints/WebSocketInboundEndpoint.xml"}
+// optimizedAway lists, from the release facts (not from the simulator or
+// drover's catalog), the files of the pack that profileSetup deletes for a
+// profile and the webapps it keeps, relative to home.
+func optimizedAway(t *testing.T, version, profile string) (gone, kept []string) {
+	t.Helper()
+	const facts = "apim/testdata/facts"
+	removed, err := os.ReadFile(filepath.Join(facts, "profile-setup", version, profile+".removed.txt"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return []string{webapps + "api#am#gateway#v2.war", synapse + "api", synapse + "proxy-services", synapse + "sequences",
-			synapse + "inbound-endpoints/WebSocketInboundEndpoint.xml", synapse + "inbound-endpoints/SecureWebSocketInboundEndpoint.xml"},
-		[]string{webapps + "internal#data#v1.war"}
+	for _, l := range strings.Split(strings.TrimSpace(string(removed)), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasSuffix(l, "/") {
+			gone = append(gone, l) // folders may be made again by the running server
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(facts, "releases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Entries []struct {
+			Release, Distribution string
+			PackLayout            struct {
+				Wars []string `json:"webapps_wars"`
+			} `json:"pack_layout"`
+		}
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range doc.Entries {
+		if e.Release != version || e.Distribution != "all-in-one" {
+			continue
+		}
+		for _, w := range e.PackLayout.Wars {
+			p := "repository/deployment/server/webapps/" + w
+			if !slices.Contains(gone, p) {
+				kept = append(kept, p)
+			}
+		}
+	}
+	if len(gone) == 0 || len(kept) == 0 {
+		t.Fatalf("the facts name nothing profileSetup removes or keeps for %s %s", version, profile)
+	}
+	return gone, kept
 }
 
 // before is what a node was before an update.

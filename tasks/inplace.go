@@ -43,7 +43,7 @@ func inPlaceSteps() []Step {
 		{Name: "backup", Probe: probeBackup, Apply: func(ctx context.Context, j *Job) error { return j.backup(ctx) }},
 		{Name: "update", Probe: probeUpdate, Apply: func(ctx context.Context, j *Job) error { return j.runUpdateTool(ctx) }},
 		{Name: "configure", Probe: probeReconfigure, Apply: func(ctx context.Context, j *Job) error { return j.reconfigure(ctx) }},
-		{Name: "optimize", Probe: probeOptimizeHome, Apply: func(ctx context.Context, j *Job) error { return j.profileSetup(ctx, j.Paths.Home) }},
+		{Name: "optimize", Probe: probeOptimizeHome, Apply: func(ctx context.Context, j *Job) error { return j.profileSetup(ctx, j.facts.Product, j.Paths.Home) }},
 		startStep(),
 		hookStep("after_start", inventory.AfterStart),
 		healthStep(),
@@ -281,7 +281,7 @@ func (j *Job) reconfigure(ctx context.Context) error {
 }
 
 func probeOptimizeHome(ctx context.Context, j *Job) (Change, error) {
-	if !j.hasSetup() {
+	if cmd, _, _ := j.setup(j.facts.Product, j.Paths.Home); cmd == "" {
 		return Change{Done: true, Summary: "no profileSetup.sh for " + j.Node.Profile}, nil
 	}
 	if j.facts.Running {
@@ -350,7 +350,7 @@ cd "$H" && sha256sum --quiet -c "$B/MANIFEST"
 	if _, err := sh(ctx, j.Conn, restore); err != nil {
 		return fmt.Errorf("restore the backup: %w", err)
 	}
-	if err := j.startServer(ctx, j.dist()); err != nil {
+	if err := j.startServer(ctx, j.facts.Product); err != nil {
 		return err
 	}
 	if err := j.healthGate(ctx); err != nil {

@@ -77,8 +77,8 @@ func (j *Job) persist(ctx context.Context) error {
 		if err := j.configure(ctx); err != nil {
 			return err
 		}
-		if j.hasSetup() {
-			if err := j.profileSetup(ctx, j.Paths.Staged()); err != nil {
+		if cmd, _, _ := j.setup(j.targetProduct(), j.Paths.Staged()); cmd != "" {
+			if err := j.profileSetup(ctx, j.targetProduct(), j.Paths.Staged()); err != nil {
 				return err
 			}
 			st := j.stagedState()

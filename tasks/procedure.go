@@ -18,6 +18,8 @@ type Job struct {
 	Paths Paths
 	// Pack is the updated release (side-by-side); nil for in-place.
 	Pack *Pack
+	// Product knows the releases of the product being rolled out.
+	Product Product
 	// Run identifies this run in journals and locks; Owner says who runs it.
 	Run   string
 	Owner string
@@ -74,7 +76,7 @@ func (j *Job) Facts() *Facts { return j.facts }
 
 // Refresh probes the node again.
 func (j *Job) Refresh(ctx context.Context) (*Facts, error) {
-	f := Probe(ctx, j.Conn, j.Inv, j.Node, ProbeOptions{})
+	f := Probe(ctx, j.Conn, j.Inv, j.Node, ProbeOptions{Product: j.Product})
 	if !f.Reachable {
 		if f.err != nil {
 			return f, fmt.Errorf("probe: %w", f.err)
@@ -140,6 +142,9 @@ func (j *Job) Interrupted() bool {
 // connection lost on the way is dialled again (Redial, within
 // health_timeout) and the procedure goes on from what the node's state says.
 func (j *Job) Apply(ctx context.Context, rollback bool) error {
+	if j.Product == nil {
+		return errNoProduct
+	}
 	for attempt := 1; ; attempt++ {
 		err := j.applyOnce(ctx, rollback)
 		var lost *connLost

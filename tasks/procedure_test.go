@@ -130,7 +130,7 @@ func checkUpdated(t *testing.T, tl *testLab, n *lab.Node, b before) {
 		}
 	}
 	checkFiles(t, n.Name+" updated", n.Home, updated(b.files, tl.inv.Node(n.Name)))
-	gone, kept := optimizedAway(n.Profile)
+	gone, kept := optimizedAway(t, tl.inv.Cluster.Version.String(), n.Profile)
 	for _, p := range gone {
 		if pathExists(filepath.Join(n.Home, p)) {
 			t.Errorf("%s: %s is still there: profileSetup did not run for %s", n.Name, p, n.Profile)

@@ -107,7 +107,7 @@ mv "$P" "$H"
 		return err
 	}
 	if pid == 0 {
-		if err := j.startServer(ctx, j.distOf(product)); err != nil {
+		if err := j.startServer(ctx, product); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package tasks
 import (
 	"context"
 	"fmt"
-	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +33,8 @@ func stopStep() Step {
 			if j.switched() || !j.facts.Running {
 				return Change{Done: true, Summary: "server not running"}, nil
 			}
-			return Change{Summary: fmt.Sprintf("%s stop, wait up to %s for PID %d, then SIGKILL", j.distOf(j.facts.Product).StartScript(j.Node.Profile), j.Inv.Rollout.StopTimeout, j.facts.PID)}, nil
+			script, _ := j.startCmd(j.facts.Product)
+			return Change{Summary: fmt.Sprintf("%s stop, wait up to %s for PID %d, then SIGKILL", script, j.Inv.Rollout.StopTimeout, j.facts.PID)}, nil
 		},
 		Apply: func(ctx context.Context, j *Job) error {
 			if err := j.stopServer(ctx, j.Paths.Home, j.facts.Product); err != nil {
@@ -58,7 +58,8 @@ func stopStep() Step {
 // SIGTERM is what that script would have sent.
 func (j *Job) stopServer(ctx context.Context, dir, product string) error {
 	pre := j.vars() + "R=" + q(dir) + "\n" + pidScript
-	script := q(j.distOf(product).StartScript(j.Node.Profile))
+	script, _ := j.startCmd(product)
+	script = q(script)
 	out, err := sh(ctx, j.Conn, pre+"if alive; then if [ -f \"$R\"/"+script+" ]; then (cd \"$R\" && sh ./"+script+" stop >/dev/null 2>&1 </dev/null) || true; else kill -TERM \"$pid\"; fi; echo \"$pid\"; fi")
 	if err != nil {
 		return fmt.Errorf("stop: %w", err)
@@ -110,9 +111,10 @@ func startStep() Step {
 			if j.facts.Running && (j.switched() || (j.Pack == nil && j.updated())) {
 				return Change{Done: true, Summary: "server running"}, nil
 			}
-			return Change{Summary: j.script() + " start" + startArgs(j.dist(), j.Node.Profile)}, nil
+			script, args := j.startCmd(j.targetProduct())
+			return Change{Summary: script + " start" + strings.ReplaceAll(args, "'", "")}, nil
 		},
-		Apply: func(ctx context.Context, j *Job) error { return j.startServer(ctx, j.dist()) },
+		Apply: func(ctx context.Context, j *Job) error { return j.startServer(ctx, j.targetProduct()) },
 	}
 }
 
@@ -120,11 +122,12 @@ func startStep() Step {
 // so the health gate reads only this start's lines, and what the PID file
 // said before, so the gate can tell a server still booting from one that
 // exited.
-func (j *Job) startServer(ctx context.Context, d *catalog.Distribution) error {
+func (j *Job) startServer(ctx context.Context, product string) error {
+	start, args := j.startCmd(product)
 	script := j.vars() + `log="$H/repository/logs/wso2carbon.log"
 if [ -f "$log" ]; then wc -c < "$log"; else echo 0; fi
 echo "pid=$(cat "$H/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')"
-cd "$H" && sh ./` + q(d.StartScript(j.Node.Profile)) + ` start` + startArgs(d, j.Node.Profile) + ` </dev/null >/dev/null 2>&1`
+cd "$H" && sh ./` + q(start) + ` start` + args + ` </dev/null >/dev/null 2>&1`
 	out, err := sh(ctx, j.Conn, script)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)

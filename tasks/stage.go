@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"slices"
 	"strings"
 
@@ -216,51 +215,12 @@ func HumanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// checkRelease refuses a node whose product, or whose pack, is not what the
-// inventory says it runs, a downgrade, and a release upgrade across an H2
-// format change that would carry the local databases.
+// checkRelease asks the product whether the node's release, and the pack
+// meant for it, fit the inventory.
 func (j *Job) checkRelease() error {
-	f, want := j.facts, j.Inv.Distribution(j.Node)
-	rel := j.Inv.Defaults.Release
-	cur := catalog.ByProduct(f.Product)
-	switch {
-	case cur == nil:
-		return fmt.Errorf("%s/updates/product.txt says %q, which is no API Manager release drover knows (%s); point home at the product directory",
-			j.Paths.Home, f.Product, strings.Join(catalog.Versions(), ", "))
-	case cur.Name != want.Name && cur.Release == want.Release:
-		return fmt.Errorf("%s holds %s, but the inventory runs %s (%s) on %s nodes; point home at the %s directory or set distribution in the profile %q block",
-			j.Paths.Home, f.Product, want.Product, want.Name, j.Node.Profile, want.Product, j.Node.Profile)
-	case catalog.Less(rel.Version, cur.Release.Version):
-		return fmt.Errorf("%s runs %s, newer than the inventory's version %s; drover does not downgrade a release: fix cluster.version", j.Paths.Home, f.Product, rel.Version)
-	case cur.Release != rel && j.Pack == nil:
-		return fmt.Errorf("%s runs %s and the inventory says %s; the in-place update tool stays within a release: use strategy = \"side-by-side\" with a %s pack to move to %s",
-			j.Paths.Home, f.Product, rel.Version, rel.Version, rel.Version)
+	var prod, path string
+	if j.Pack != nil {
+		prod, path = j.Pack.Product, j.Pack.Path
 	}
-	if j.Pack == nil {
-		return nil
-	}
-	pd := catalog.ByProduct(j.Pack.Product)
-	switch {
-	case pd == nil:
-		return fmt.Errorf("the pack %s says it is %q (updates/product.txt), which is no API Manager pack drover knows", j.Pack.Path, j.Pack.Product)
-	case pd.Release != rel:
-		return fmt.Errorf("the pack %s is %s, but the inventory's version is %s; use a %s pack or set cluster.version = %q", j.Pack.Path, j.Pack.Product, rel.Version, rel.Version, pd.Release.Version)
-	case pd.Name != want.Name:
-		return fmt.Errorf("the pack %s is %s (%s), but %s nodes run %s: set pack in the profile %q block to a %s pack (or distribution = %q there, if these nodes are to run that pack)",
-			j.Pack.Path, j.Pack.Product, pd.Name, j.Node.Profile, want.Name, j.Node.Profile, want.Product, pd.Name)
-	case catalog.H2Break(cur.Release, pd.Release) && slices.Contains(j.Inv.Persist, "repository/database"):
-		return &H2BreakError{From: cur.Release, To: pd.Release}
-	}
-	return nil
-}
-
-// H2BreakError is a release upgrade that would carry H2 databases into a
-// release whose H2 engine cannot open them.
-type H2BreakError struct{ From, To *catalog.Release }
-
-func (e *H2BreakError) Error() string {
-	return fmt.Sprintf("%s -> %s changes the H2 file format (H2 %s writes format %d, %s reads format %d): the new server cannot open the repository/database this node has. "+
-		"Move what those databases hold first (point them at an external database, or export each with the old release's H2 Script tool and import it with the new one's RunScript), "+
-		"then set update { reset_local_data = true } so the new release starts with the pack's own H2 files and rebuilds its Solr index",
-		e.From.Version, e.To.Version, e.From.H2Engine, e.From.H2Format, e.To.H2Engine, e.To.H2Format)
+	return j.Product.Check(j.Inv, j.Node, j.facts.Product, prod, path)
 }

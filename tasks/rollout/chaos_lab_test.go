@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -634,7 +635,7 @@ func (c *chaosLab) options(ctl *controller, inv *inventory.Inventory, also func(
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return &rollout.Options{Inv: inv, Nodes: inv.Ordered(), Pack: pack, Conns: ctl.conns, Parallel: 8,
+	return &rollout.Options{Inv: inv, Nodes: inv.Ordered(), Pack: pack, Product: apim.Product{}, Conns: ctl.conns, Parallel: 8,
 		Run: ctl.run, Owner: "chaos", Sink: c.sink(ctl.run, also), Poll: 150 * time.Millisecond}
 }
 

@@ -54,6 +54,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -639,7 +640,7 @@ func (c *chaosLab) recoverWith(ctx context.Context, ctl *controller, run, how, n
 		c.t.Fatal(perr)
 	}
 	c.note("operator: recover %s --%s (level %d, previous kept %v at level %d, current pack %.12s, last run %+v)", name, how, f.UpdateLevel, f.Previous, f.PreviousLvl, f.Current, f.LastRun)
-	j := &tasks.Job{Inv: inv, Node: n, Conn: cn, Paths: tasks.NewPaths(n.Home), Pack: pack, Run: run, Owner: "chaos",
+	j := &tasks.Job{Inv: inv, Node: n, Conn: cn, Paths: tasks.NewPaths(n.Home), Pack: pack, Product: apim.Product{}, Run: run, Owner: "chaos",
 		Sink: c.sink(run, nil), Poll: 150 * time.Millisecond}
 	c.sink(run, nil).Emit(tasks.Event{Type: "recover_started", Node: name, Message: how})
 	lk := tasks.Lock{ID: run, Owner: "chaos", Since: time.Now().UTC(), Expires: time.Now().UTC().Add(tasks.LockTTL)}

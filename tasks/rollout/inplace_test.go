@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"context"
 	"errors"
+	"github.com/drover-sh/drover/tasks/apim"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -39,7 +40,7 @@ func setupInPlace(t *testing.T, l *lab.Lab, rec *recorder) *rollout.Options {
 	inv := labtest.Inventory(t, l)
 	conns := rollout.NewConns(rollout.TransportDialer(nil))
 	t.Cleanup(conns.Close)
-	return &rollout.Options{Inv: inv, Nodes: inv.Ordered(), Conns: conns, Parallel: 4,
+	return &rollout.Options{Inv: inv, Nodes: inv.Ordered(), Product: apim.Product{}, Conns: conns, Parallel: 4,
 		Run: "run-" + t.Name(), Owner: "test", Sink: rec.sink(), Poll: 200e6}
 }
 
@@ -213,7 +214,7 @@ func TestInPlaceConflictsStopAndResumeWithTheMergedFiles(t *testing.T) {
 		t.Fatalf("apply = %v, want a refusal naming only %s", err, conflictFiles[1])
 	}
 	t.Logf("the refused resume: %v", err)
-	j := &tasks.Job{Inv: o.Inv, Node: o.Nodes[0], Paths: tasks.NewPaths(n.Home), Run: "recover", Owner: "test", Sink: func(tasks.Event) {}}
+	j := &tasks.Job{Inv: o.Inv, Node: o.Nodes[0], Paths: tasks.NewPaths(n.Home), Product: apim.Product{}, Run: "recover", Owner: "test", Sink: func(tasks.Event) {}}
 	j.Conn, _ = o.Conns.Get(context.Background(), o.Nodes[0])
 	var ce *tasks.ConflictsError
 	if _, err := j.PlanNode(context.Background()); !errors.As(err, &ce) || !errors.As(err, &rc) || len(ce.Conflicts.MissingFinal) != 1 {
@@ -324,7 +325,7 @@ func TestInPlaceConflictsGivenUp(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	j := &tasks.Job{Inv: o.Inv, Node: o.Nodes[0], Paths: tasks.NewPaths(n.Home), Run: "recover", Owner: "test", Sink: func(tasks.Event) {}, Poll: 200e6}
+	j := &tasks.Job{Inv: o.Inv, Node: o.Nodes[0], Paths: tasks.NewPaths(n.Home), Product: apim.Product{}, Run: "recover", Owner: "test", Sink: func(tasks.Event) {}, Poll: 200e6}
 	j.Conn, _ = o.Conns.Get(ctx, o.Nodes[0])
 	if err := j.Rollback(ctx); err != nil {
 		t.Fatalf("rollback: %v", err)

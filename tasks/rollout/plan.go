@@ -111,12 +111,14 @@ type Options struct {
 	Pack  *tasks.Pack       // side-by-side; nil for in-place
 	// ProfilePacks override Pack for the nodes of a profile.
 	ProfilePacks map[string]*tasks.Pack
-	Conns        *Conns
-	Parallel     int
-	Run          string
-	Owner        string
-	Sink         tasks.Sink
-	Poll         time.Duration
+	// Product knows the releases of the product rolled out.
+	Product  tasks.Product
+	Conns    *Conns
+	Parallel int
+	Run      string
+	Owner    string
+	Sink     tasks.Sink
+	Poll     time.Duration
 }
 
 // PackFor is the pack a node of the profile is updated with.
@@ -128,7 +130,7 @@ func (o *Options) PackFor(profile string) *tasks.Pack {
 }
 
 func (o *Options) job(n *inventory.Node, c tasks.Conn) *tasks.Job {
-	return &tasks.Job{Inv: o.Inv, Node: n, Conn: c, Paths: tasks.NewPaths(n.Home), Pack: o.PackFor(n.Profile),
+	return &tasks.Job{Inv: o.Inv, Node: n, Conn: c, Paths: tasks.NewPaths(n.Home), Pack: o.PackFor(n.Profile), Product: o.Product,
 		Run: o.Run, Owner: o.Owner, Sink: o.Sink, Poll: o.Poll}
 }
 
@@ -185,7 +187,7 @@ func serviceState(ctx context.Context, o *Options, n *inventory.Node) (*tasks.Fa
 		f := &tasks.Facts{Node: n.Name, Profile: n.Profile, Host: n.Host, Error: err.Error()}
 		return f, "unreachable: " + err.Error()
 	}
-	f := tasks.Probe(ctx, c, o.Inv, n, tasks.ProbeOptions{Health: true})
+	f := tasks.Probe(ctx, c, o.Inv, n, tasks.ProbeOptions{Health: true, Product: o.Product})
 	return f, tasks.OutOfService(f, o.Run)
 }
 

@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"github.com/drover-sh/drover/tasks/apim"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,7 @@ func setup(t *testing.T, l *lab.Lab, rec *recorder) (*rollout.Options, *inventor
 	}
 	conns := rollout.NewConns(rollout.TransportDialer(nil))
 	t.Cleanup(conns.Close)
-	o := &rollout.Options{Inv: inv, Nodes: inv.Ordered(), Pack: pack, Conns: conns, Parallel: 8,
+	o := &rollout.Options{Inv: inv, Nodes: inv.Ordered(), Pack: pack, Product: apim.Product{}, Conns: conns, Parallel: 8,
 		Run: "run-" + t.Name(), Owner: "test", Sink: rec.sink(), Poll: 200 * time.Millisecond}
 	return o, inv
 }

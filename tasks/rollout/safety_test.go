@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim"
 	"io"
 	"os"
 	"path/filepath"
@@ -323,7 +324,7 @@ func recoverJob(t *testing.T, o *rollout.Options, n *inventory.Node, pack *tasks
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &tasks.Job{Inv: o.Inv, Node: n, Conn: c, Paths: tasks.NewPaths(n.Home), Pack: pack,
+	return &tasks.Job{Inv: o.Inv, Node: n, Conn: c, Paths: tasks.NewPaths(n.Home), Pack: pack, Product: apim.Product{},
 		Run: "recover-" + t.Name(), Owner: "test", Sink: o.Sink, Poll: 100 * time.Millisecond}
 }
 

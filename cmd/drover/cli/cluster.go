@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim"
 	"os"
 	"os/user"
 	"time"
@@ -56,7 +57,7 @@ func (c *cluster) close() { c.conns.Close() }
 // options returns the rollout options for a run.
 func (c *cluster) options(g globals, run string, pk packs, sink tasks.Sink) *rollout.Options {
 	return &rollout.Options{
-		Inv: c.inv, Nodes: c.nodes, Pack: pk.def, ProfilePacks: pk.byProfile, Conns: c.conns, Parallel: g.parallel,
+		Inv: c.inv, Nodes: c.nodes, Pack: pk.def, ProfilePacks: pk.byProfile, Product: apim.Product{}, Conns: c.conns, Parallel: g.parallel,
 		Run: run, Owner: owner(), Sink: redactSink(c.inv, sink),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim"
 	"text/tabwriter"
 	"time"
 
@@ -43,7 +44,7 @@ func (e *env) probeAll(ctx context.Context, g globals, cl *cluster) []*tasks.Fac
 				out[i] = &tasks.Facts{Node: n.Name, Profile: n.Profile, Host: n.Host, Error: err.Error()}
 				return nil
 			}
-			out[i] = tasks.Probe(ctx, c, cl.inv, n, tasks.ProbeOptions{Health: true})
+			out[i] = tasks.Probe(ctx, c, cl.inv, n, tasks.ProbeOptions{Health: true, Product: apim.Product{}})
 			return nil
 		})
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim"
 	"time"
 
 	"github.com/drover-sh/drover/inventory"
@@ -76,7 +77,7 @@ func (e *env) runRecover(ctx context.Context, g globals, name string, rollback b
 		sink = jsonSink(e.stdout)
 	}
 	sink = redactSink(cl.inv, sink) // no secret in events
-	j := &tasks.Job{Inv: cl.inv, Node: n, Conn: conn, Paths: tasks.NewPaths(n.Home), Pack: pack, Run: run, Owner: owner(), Sink: sink}
+	j := &tasks.Job{Inv: cl.inv, Node: n, Conn: conn, Paths: tasks.NewPaths(n.Home), Pack: pack, Product: apim.Product{}, Run: run, Owner: owner(), Sink: sink}
 	j.Redial = func(ctx context.Context) (tasks.Conn, error) {
 		cl.conns.Forget(n)
 		return cl.conns.Get(ctx, n)
