@@ -46,9 +46,30 @@ func setup(t *testing.T, l *lab.Lab, rec *recorder) (*rollout.Options, *inventor
 	}
 	conns := rollout.NewConns(rollout.TransportDialer(nil))
 	t.Cleanup(conns.Close)
-	o := &rollout.Options{Inv: inv, Nodes: inv.Ordered(), Pack: pack, Product: apim.Product{}, Conns: conns, Parallel: 8,
+	o := &rollout.Options{Inv: inv, Nodes: inv.Ordered(), Pack: pack, ProfilePacks: profilePacks(t, inv), Product: apim.Product{}, Conns: conns, Parallel: 8,
 		Run: "run-" + t.Name(), Owner: "test", Sink: rec.sink(), Poll: 200 * time.Millisecond}
 	return o, inv
+}
+
+// profilePacks opens the packs of the profiles that name their own (4.5+
+// split distributions), as the CLI's openPacks does; nil when none does.
+func profilePacks(t *testing.T, inv *inventory.Inventory) map[string]*tasks.Pack {
+	t.Helper()
+	var out map[string]*tasks.Pack
+	for name, prof := range inv.Profiles {
+		if prof == nil || prof.Pack == "" {
+			continue
+		}
+		p, err := tasks.OpenPack(prof.Pack, prof.SHA256)
+		if err != nil {
+			t.Fatalf("profile %s: %v", name, err)
+		}
+		if out == nil {
+			out = map[string]*tasks.Pack{}
+		}
+		out[name] = p
+	}
+	return out
 }
 
 func plan(t *testing.T, o *rollout.Options) *rollout.Plan {
