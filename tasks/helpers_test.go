@@ -381,7 +381,10 @@ func runByHand(t *testing.T, tl *testLab, n *lab.Node) {
 // script runs the node's startup script on the node, as an operator does.
 func script(t *testing.T, tl *testLab, n *lab.Node, arg string) {
 	t.Helper()
-	cmd := exec.Command("sh", filepath.Join(n.Home, apimsim.Script(tl.Version)), arg, "-Dprofile="+n.Profile)
+	// As the operator would start this profile: -Dprofile only where the
+	// release ships that OSGi profile (not 4.4's api-key-manager-node).
+	start, args := apim.Product{}.Start(tl.inv, tl.inv.Node(n.Name), "")
+	cmd := exec.Command("sh", append([]string{filepath.Join(n.Home, start), arg}, args...)...)
 	cmd.Dir = n.Home
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v: %s", n.Name, arg, err, out)
