@@ -12,25 +12,6 @@ import (
 	"github.com/drover-sh/drover/transport"
 )
 
-// What the operator carries from the running release into the next one
-// (wso2-facts.md). Overwritten: the operator's copy wins over the pack's.
-// Added: the operator's extra files are added, the pack's own are kept, so
-// an update that ships a newer jar or war is not undone.
-var (
-	carryOverwrite = []string{
-		"repository/conf/deployment.toml",
-		"repository/resources/security",
-		"repository/tenants",
-	}
-	carryAdd = []string{
-		"repository/components/lib",
-		"repository/components/dropins",
-		"repository/deployment/server",
-	}
-	// explodedWebapps holds the .war files the server unpacks at start.
-	explodedWebapps = "repository/deployment/server/webapps"
-)
-
 // configDigest identifies the configuration written into a staged release:
 // the pack and every managed file's path, mode and content.
 func (j *Job) configDigest() string {
@@ -67,12 +48,13 @@ func configureStep() Step {
 					ch.Summary = "configure again: the managed files or the pack changed since the staged release was configured"
 				}
 			}
-			for _, p := range carryOverwrite {
+			overwrite, add, unpacked := j.Product.Carry()
+			for _, p := range overwrite {
 				ch.Details = append(ch.Details, "carry "+p)
 			}
-			for _, p := range carryAdd {
+			for _, p := range add {
 				note := " (files the pack lacks)"
-				if p == "repository/deployment/server" {
+				if slices.ContainsFunc(unpacked, func(u string) bool { return strings.HasPrefix(u, p+"/") }) {
 					note = " (files the pack lacks, but not the folders the server unpacked from .war files)"
 				}
 				ch.Details = append(ch.Details, "carry "+p+note)
@@ -92,7 +74,8 @@ func configureStep() Step {
 // the running release (names, sizes, modification times to the
 // nanosecond, inodes), so an operator's edit after the carry is noticed.
 func (j *Job) carriedStamps(ctx context.Context) (map[string]string, error) {
-	paths := append(slices.Clone(carryOverwrite), carryAdd...)
+	overwrite, add, _ := j.Product.Carry()
+	paths := append(slices.Clone(overwrite), add...)
 	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+transport.QuoteAll(paths...)+
 		"; do printf '%s\\t' \"$p\"; if [ -e \"$p\" ]; then find \"$p\" -exec stat -c '%n %s %y %i' {} + | LC_ALL=C sort | sha256sum | cut -c1-16; else echo absent; fi; done")
 	if err != nil {
@@ -119,7 +102,8 @@ func (j *Job) carriedChanged(ctx context.Context) ([]string, error) {
 	}
 	then := j.stagedState().CarriedFrom
 	var changed []string
-	for _, p := range append(slices.Clone(carryOverwrite), carryAdd...) {
+	overwrite, add, _ := j.Product.Carry()
+	for _, p := range append(slices.Clone(overwrite), add...) {
 		if then == nil || then[p] != now[p] {
 			changed = append(changed, p)
 		}
@@ -140,24 +124,30 @@ func (j *Job) configure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	overwrite, add, unpacked := j.Product.Carry()
 	var b strings.Builder
 	b.WriteString(j.vars())
-	for _, p := range carryOverwrite {
+	for _, p := range overwrite {
 		fmt.Fprintf(&b, "if [ -d \"$H\"/%[1]s ]; then mkdir -p \"$N\"/%[1]s && cp -a \"$H\"/%[1]s/. \"$N\"/%[1]s/; elif [ -e \"$H\"/%[1]s ]; then mkdir -p \"$(dirname \"$N\"/%[1]s)\" && cp -a \"$H\"/%[1]s \"$N\"/%[1]s; fi\n", q(p))
 	}
-	// The server explodes each webapp .war into a folder of the same name
-	// at start: a runtime copy of the old release's war, not the
-	// operator's, which must not shadow the new release's war.
-	fmt.Fprintf(&b, "W=%s\npre=$(ls -A \"$N/$W\" 2>/dev/null)\n", q(explodedWebapps))
-	for _, p := range carryAdd {
+	// The server unpacks each .war of these folders into a folder of the
+	// same name at start: a runtime copy of the old release's archive, not
+	// the operator's, which must not shadow the new release's.
+	for i, w := range unpacked {
+		fmt.Fprintf(&b, "pre%d=$(ls -A \"$N\"/%s 2>/dev/null)\n", i, q(w))
+	}
+	for _, p := range add {
 		fmt.Fprintf(&b, "if [ -d \"$H\"/%[1]s ]; then mkdir -p \"$N\"/%[1]s && cp -a -n \"$H\"/%[1]s/. \"$N\"/%[1]s/; fi\n", q(p))
 	}
-	b.WriteString(`for w in "$H/$W"/*.war; do
+	for i, w := range unpacked {
+		fmt.Fprintf(&b, `W=%s; pre=$pre%d
+for w in "$H/$W"/*.war; do
   [ -e "$w" ] || continue
   d=$(basename "$w" .war)
-  if [ -d "$N/$W/$d" ] && ! printf '%s\n' "$pre" | grep -qxF -- "$d"; then rm -rf "$N/$W/$d"; fi
+  if [ -d "$N/$W/$d" ] && ! printf '%%s\n' "$pre" | grep -qxF -- "$d"; then rm -rf "$N/$W/$d"; fi
 done
-`)
+`, q(w), i)
+	}
 	if _, err := sh(ctx, j.Conn, b.String()); err != nil {
 		return fmt.Errorf("carry configuration: %w", err)
 	}

@@ -95,6 +95,9 @@ type StepPlan struct {
 
 // PlanNode probes every step of the procedure. It changes nothing.
 func (j *Job) PlanNode(ctx context.Context) ([]StepPlan, error) {
+	if j.Product == nil {
+		return nil, errNoProduct
+	}
 	if _, err := j.Refresh(ctx); err != nil {
 		return nil, err
 	}

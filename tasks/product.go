@@ -30,6 +30,12 @@ type Product interface {
 	// adapting for the profile. summary says what the command does, for
 	// plans.
 	Setup(inv *inventory.Inventory, n *inventory.Node, product, dir string) (cmd, summary string, check func(out string) error)
+	// Carry lists what is carried from the running release into the next:
+	// overwrite paths (the operator's copy wins over the new release's),
+	// add paths (the operator's extra files are added, the new release's
+	// own kept), and the folders where the server unpacks .war archives
+	// at start, whose unpacked copies are never carried.
+	Carry() (overwrite, add, unpacked []string)
 	// Check refuses, before anything changes, a node whose release
 	// (product) or pack (packProduct and packPath, "" without a pack) does
 	// not fit the inventory.

@@ -25,6 +25,9 @@ var ErrNoWayBack = errors.New("no previous release is kept on the node")
 // node is drained (before_stop) before it is stopped, and the result is
 // checked: a rollback that did not take is an error, never "rolled back".
 func (j *Job) Rollback(ctx context.Context) error {
+	if j.Product == nil {
+		return errNoProduct
+	}
 	if j.Inv.Update.Strategy == inventory.InPlace {
 		return j.rollbackInPlace(ctx)
 	}

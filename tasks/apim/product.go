@@ -93,6 +93,24 @@ func (Product) Setup(inv *inventory.Inventory, n *inventory.Node, product, dir s
 	return cmd + " 2>&1", "profileSetup.sh -Dprofile=" + n.Profile, check
 }
 
+// Carry is what operators carry from the running release to the updated
+// one (wso2-facts.md): deployment.toml, keystores and tenants overwrite the
+// new release's; custom jars, dropins and deployed artifacts are added
+// where the new release lacks them, so an update's newer jar or war is not
+// undone. Tomcat unpacks every webapp .war at start: those folders are
+// runtime copies of the old release's wars.
+func (Product) Carry() (overwrite, add, unpacked []string) {
+	return []string{
+			"repository/conf/deployment.toml",
+			"repository/resources/security",
+			"repository/tenants",
+		}, []string{
+			"repository/components/lib",
+			"repository/components/dropins",
+			"repository/deployment/server",
+		}, []string{"repository/deployment/server/webapps"}
+}
+
 // Check refuses a node whose product, or whose pack, is not what the
 // inventory says it runs, a downgrade, an in-place update across releases,
 // and a release upgrade across an H2 format change that would carry the
