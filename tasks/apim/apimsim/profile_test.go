@@ -488,10 +488,7 @@ func TestReleaseTableMatchesFacts(t *testing.T) {
 			t.Error(err)
 			continue
 		}
-		var scripts []string
-		for _, s := range e.Startup.Scripts {
-			scripts = append(scripts, s)
-		}
+		scripts := append([]string(nil), e.Startup.Scripts...)
 		check := func(what string, got, want any) {
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("%s %s %s: %v, facts say %v", e.Release, d, what, got, want)

@@ -397,7 +397,8 @@ func explodeWars(home string) error {
 			continue
 		}
 		manifest := filepath.Join(x, "META-INF", "MANIFEST.MF")
-		if err := os.MkdirAll(filepath.Dir(manifest), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(manifest), 0o755)
+		if err == nil {
 			err = os.WriteFile(manifest, []byte("Manifest-Version: 1.0\nCreated-By: apimsim (exploded from "+e.Name()+")\n"), 0o644)
 		}
 		if err != nil && first == nil {
