@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/drover-sh/drover/tasks/apim"
 	"io"
 	"net/http"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/drover-sh/drover/tasks"
+	"github.com/drover-sh/drover/tasks/apim"
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
 	"github.com/drover-sh/drover/tasks/apim/lab"
 	"github.com/drover-sh/drover/tasks/apim/lab/labtest"
@@ -347,6 +347,9 @@ func TestReleaseFamilies(t *testing.T) {
 		{"4.4.0", "cp=2,tm=2,gw=3,km=1"},
 		// 4.7 split packs: api-cp.sh, key-manager.sh, traffic-manager.sh, gateway.sh, no -Dprofile.
 		{"4.7.0", "cp=2,tm=2,gw=3,km=1"},
+		// 4.6 mixed: traffic managers on the all-in-one pack (api-manager.sh -Dprofile=traffic-manager)
+		// beside the split control plane and gateways, and a node running the all-in-one pack whole.
+		{"4.6.0", "cp=1,km=1,tm/all-in-one=2,gw=2,aio=1"},
 	} {
 		t.Run(c.version, func(t *testing.T) {
 			t.Parallel()

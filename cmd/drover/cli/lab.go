@@ -54,7 +54,7 @@ func (e *env) newLabCommand() *cli.Command {
 					"a core; a plan on them takes 10 to 20 s. At most " + strconv.Itoa(lab.MaxNodes) + " nodes.",
 				Flags: []cli.Flag{dirFlag,
 					&cli.StringFlag{Name: "release", Value: "4.4.0", Usage: "the API Manager `RELEASE` the nodes run: " + strings.Join(catalog.Versions(), ", ") + " (4.5.0 and later on the split packs)"},
-					&cli.StringFlag{Name: "nodes", Usage: "the nodes per profile: cp (control-plane), km (the release's key manager), pub and dev (3.x-4.1), aio (4.5+ all-in-one), tm, gw; `SPEC` such as cp=2,tm=2,km=2,gw=144 (default: km=1,tm=1,pub=1,dev=1,gw=2 for 3.x, cp=2,tm=2,gw=2 for 4.0-4.4, cp=2,tm=2,gw=3 from 4.5)"},
+					&cli.StringFlag{Name: "nodes", Usage: "the nodes per profile: cp (control-plane), km (the release's key manager), pub and dev (3.x-4.1), aio (4.5+ all-in-one), tm, gw; `SPEC` such as cp=2,tm=2,km=2,gw=144; KEY/PACK=N runs those nodes on another 4.5+ pack, e.g. tm/all-in-one=2 (default: km=1,tm=1,pub=1,dev=1,gw=2 for 3.x, cp=2,tm=2,gw=2 for 4.0-4.4, cp=2,tm=2,gw=3 from 4.5)"},
 				},
 				Action: func(c *cli.Context) error {
 					return e.runLabUp(c.Context, c.String("dir"), c.String("release"), c.String("nodes"), c.Bool("json"))

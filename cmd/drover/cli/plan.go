@@ -136,7 +136,11 @@ func renderPlan(w io.Writer, p *rollout.Plan, color, compact bool) {
 	}
 	fmt.Fprintf(w, "Plan for cluster %q (wso2am %s, %s)\n", p.Cluster, p.Version, p.Strategy)
 	if p.Pack != nil {
-		fmt.Fprintf(w, "Pack: %s, %s level %d, %s, sha256 %s\n", p.Pack.Path, p.Pack.Product, p.Pack.Level, tasks.HumanBytes(p.Pack.Size), p.Pack.SHA256)
+		label := "Pack"
+		if len(p.ProfilePacks) > 0 {
+			label = "Pack for the other profiles"
+		}
+		fmt.Fprintf(w, "%s: %s, %s level %d, %s, sha256 %s\n", label, p.Pack.Path, p.Pack.Product, p.Pack.Level, tasks.HumanBytes(p.Pack.Size), p.Pack.SHA256)
 	}
 	profs := make([]string, 0, len(p.ProfilePacks))
 	for prof := range p.ProfilePacks {

@@ -339,7 +339,7 @@ func TestSplitEndToEnd(t *testing.T) {
 	// The update block's pack is the control plane's; the other two
 	// profiles name their own.
 	for _, want := range [][2]string{
-		{"Pack", products["control-plane"]},
+		{"Pack for the other profiles", products["control-plane"]},
 		{"Pack for gateway-worker", products["gateway-worker"]},
 		{"Pack for traffic-manager", products["traffic-manager"]},
 	} {

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -128,6 +129,9 @@ rollout {
 	for _, prof := range l.rolloutOrder() {
 		var body []string
 		if i := slices.IndexFunc(l.Nodes, func(n *Node) bool { return n.Profile == prof }); i >= 0 {
+			if d := l.Nodes[i].Distribution; l.defaultDistribution(prof) != d {
+				body = append(body, fmt.Sprintf("  distribution = %q", d))
+			}
 			if pk := l.Packs[l.Nodes[i].Distribution]; pk != "" && pk != l.Pack {
 				p, err := tasks.OpenPack(pk, "")
 				if err != nil {
@@ -189,4 +193,13 @@ func setKnownHostsPort(file string, from, to int) error {
 	}
 	out := strings.Replace(string(b), old, fmt.Sprintf("[127.0.0.1]:%d ", to), 1)
 	return os.WriteFile(file, []byte(out), 0o600)
+}
+
+// defaultDistribution is the pack the release runs a profile on when the
+// inventory does not say.
+func (l *Lab) defaultDistribution(profile string) string {
+	if r, err := catalog.Lookup(l.Version); err == nil {
+		return r.DefaultDistribution(profile).Name
+	}
+	return ""
 }

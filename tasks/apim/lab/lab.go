@@ -28,6 +28,9 @@ import (
 type NodeSpec struct {
 	Name    string `json:"name"`
 	Profile string `json:"profile"`
+	// Distribution is the pack the node runs; "" for the release's default
+	// for the profile (4.5+: e.g. "all-in-one" for a mixed cluster).
+	Distribution string `json:"distribution,omitempty"`
 }
 
 // Spec describes a lab to create.
@@ -50,9 +53,9 @@ type Spec struct {
 // traffic managers, 2 gateways.
 func DefaultNodes() []NodeSpec {
 	return []NodeSpec{
-		{"cp-1", "control-plane"}, {"cp-2", "control-plane"},
-		{"tm-1", "traffic-manager"}, {"tm-2", "traffic-manager"},
-		{"gw-1", "gateway-worker"}, {"gw-2", "gateway-worker"},
+		{Name: "cp-1", Profile: "control-plane"}, {Name: "cp-2", Profile: "control-plane"},
+		{Name: "tm-1", Profile: "traffic-manager"}, {Name: "tm-2", Profile: "traffic-manager"},
+		{Name: "gw-1", Profile: "gateway-worker"}, {Name: "gw-2", Profile: "gateway-worker"},
 	}
 }
 
@@ -104,7 +107,9 @@ func ParseNodes(spec string) ([]NodeSpec, error) { return ParseNodesFor(spec, "4
 
 // ParseNodesFor reads a --nodes spec for a release: cp (control-plane),
 // km (the release's key manager profile), pub, dev (3.x-4.1 publisher and
-// developer portal), aio (4.5+ all-in-one), tm, gw.
+// developer portal), aio (4.5+ all-in-one), tm, gw. A key may name the
+// pack its nodes run after a slash, for a mixed 4.5+ cluster:
+// tm/all-in-one=2 runs two traffic managers on the all-in-one pack.
 func ParseNodesFor(spec, version string) ([]NodeSpec, error) {
 	r, err := catalog.Lookup(version)
 	if err != nil {
@@ -114,13 +119,22 @@ func ParseNodesFor(spec, version string) ([]NodeSpec, error) {
 	var out []NodeSpec
 	for _, part := range strings.Split(spec, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		k, dist, mixed := strings.Cut(k, "/")
 		var n int
 		if _, err := fmt.Sscan(v, &n); !ok || err != nil || n < 0 || n > MaxNodes || profiles[k] == "" {
 			return nil, fmt.Errorf("lab: --nodes %q: write it as %s (API Manager %s has %s; at most %d nodes in all)",
 				spec, DefaultNodesSpec(r.Version), r.Version, strings.Join(keys, ", "), MaxNodes)
 		}
+		name := k
+		if mixed {
+			d := r.Distribution(dist)
+			if d == nil || !d.RunsProfile(profiles[k]) {
+				return nil, fmt.Errorf("lab: --nodes %q: API Manager %s has no pack %q that runs %s", spec, r.Version, dist, profiles[k])
+			}
+			name = k + "-" + map[string]string{catalog.AllInOne: "aio", catalog.APIControlPlane: "acp", catalog.UniversalGateway: "ugw", catalog.TrafficManager: "tmp"}[dist]
+		}
 		for i := 1; i <= n; i++ {
-			out = append(out, NodeSpec{fmt.Sprintf("%s-%d", k, i), profiles[k]})
+			out = append(out, NodeSpec{Name: fmt.Sprintf("%s-%d", name, i), Profile: profiles[k], Distribution: dist})
 		}
 	}
 	if len(out) == 0 {
@@ -249,6 +263,11 @@ func Create(spec Spec) (_ *Lab, err error) {
 	var known strings.Builder
 	for i, ns := range spec.Nodes {
 		d := rel.DefaultDistribution(ns.Profile)
+		if ns.Distribution != "" {
+			if d = rel.Distribution(ns.Distribution); d == nil || !d.RunsProfile(ns.Profile) {
+				return nil, fmt.Errorf("lab: node %s: API Manager %s has no pack %q that runs %s", ns.Name, rel.Version, ns.Distribution, ns.Profile)
+			}
+		}
 		n := &Node{Name: ns.Name, Profile: ns.Profile, Distribution: d.Name, Dir: filepath.Join(dir, "nodes", ns.Name), Offset: offsets[i]}
 		n.Home = filepath.Join(n.Dir, "wso2", d.Product)
 		if err := apimsim.Layout(n.Home, apimsim.Spec{Version: spec.Version, Distribution: d.Name, Level: spec.Level, SimBin: spec.SimBin}); err != nil {

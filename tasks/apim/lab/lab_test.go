@@ -322,3 +322,34 @@ func TestBindMovesATakenPort(t *testing.T) {
 	}
 	srv.Close()
 }
+
+// TestParseNodesPerRelease: the --nodes keys name each release's own
+// profiles, and KEY/PACK puts nodes on another 4.5+ pack.
+func TestParseNodesPerRelease(t *testing.T) {
+	cases := []struct {
+		version, spec string
+		want          []lab.NodeSpec
+		err           string
+	}{
+		{"3.2.0", "km=1,pub=1,dev=1", []lab.NodeSpec{{Name: "km-1", Profile: "api-key-manager"}, {Name: "pub-1", Profile: "api-publisher"}, {Name: "dev-1", Profile: "api-devportal"}}, ""},
+		{"4.0.0", "km=1,pub=1", []lab.NodeSpec{{Name: "km-1", Profile: "api-key-manager-deprecated"}, {Name: "pub-1", Profile: "api-publisher-deprecated"}}, ""},
+		{"4.4.0", "km=1", []lab.NodeSpec{{Name: "km-1", Profile: "api-key-manager-node"}}, ""},
+		{"4.7.0", "km=1,tm/all-in-one=1", []lab.NodeSpec{{Name: "km-1", Profile: "key-manager"}, {Name: "tm-aio-1", Profile: "traffic-manager", Distribution: "all-in-one"}}, ""},
+		{"3.2.0", "cp=1", nil, "API Manager 3.2.0 has km, pub, dev, tm, gw"},
+		{"4.4.0", "pub=1", nil, "API Manager 4.4.0 has cp, km, tm, gw"},
+		{"4.7.0", "km/universal-gateway=1", nil, `no pack "universal-gateway" that runs key-manager`},
+		{"2.6.0", "gw=1", nil, "not a release drover knows"},
+	}
+	for _, c := range cases {
+		got, err := lab.ParseNodesFor(c.spec, c.version)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s %s: %v, want an error saying %q", c.version, c.spec, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%s %s: %+v, %v; want %+v", c.version, c.spec, got, err, c.want)
+		}
+	}
+}
