@@ -18,6 +18,9 @@ func persistStep() Step {
 				return Change{Done: true, Summary: "data already persisted"}, nil
 			}
 			ch := Change{Summary: "copy the Solr index and H2 databases from the stopped release, checksums verified"}
+			if len(j.persistPaths()) == 0 {
+				ch.Summary = "nothing to copy: the inventory carries no data (reset_local_data), the new release keeps its own"
+			}
 			if j.staged() && j.stagedState().Persisted && !j.facts.Running {
 				stamp, err := j.dataStamp(ctx)
 				if err != nil {

@@ -197,7 +197,14 @@ func renderPlan(w io.Writer, p *rollout.Plan, color, compact bool) {
 
 func renderNodePlan(w io.Writer, p *rollout.Plan, n rollout.NodePlan, compact bool) {
 	f := n.Facts
-	head := fmt.Sprintf("    %s (%s): level %d -> %d", n.Node, n.Host, f.UpdateLevel, p.TargetLevel)
+	target := p.TargetLevel
+	if k := p.ProfilePacks[n.Profile]; k != nil {
+		target = k.Level
+	}
+	head := fmt.Sprintf("    %s (%s): level %d -> %d", n.Node, n.Host, f.UpdateLevel, target)
+	if f.Version != "" && f.Version != p.Version {
+		head = fmt.Sprintf("    %s (%s): %s level %d -> %s level %d", n.Node, n.Host, f.Version, f.UpdateLevel, p.Version, target)
+	}
 	if n.Action == rollout.ActionResume {
 		head += "; " + n.Reason
 	}

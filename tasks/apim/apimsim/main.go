@@ -63,6 +63,9 @@ func makeCmd(sub string, args []string, stderr io.Writer) int {
 		}
 	}
 	exe, err := os.Executable()
+	if self := os.Getenv("APIMSIM_SELF"); self != "" {
+		exe = self // run through a wrapper (drover lab sim): the scripts exec the wrapper
+	}
 	if err != nil || target == "" {
 		fmt.Fprint(stderr, usage)
 		return 1
