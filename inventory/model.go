@@ -203,6 +203,9 @@ type File struct {
 	Template bool   `json:"template"`
 	// Mode is the file mode, 0 to keep the mode the file has.
 	Mode uint32 `json:"mode,omitempty"`
+	// NoRestart marks a file (restart = false) whose change needs no
+	// restart of the server.
+	NoRestart bool `json:"no_restart,omitempty"`
 	// Content is the rendered content for this node.
 	Content []byte `json:"-"`
 	// Shown is Content rendered with every env() value replaced by

@@ -35,11 +35,12 @@ type hookSpec struct {
 }
 
 type fileSpec struct {
-	path     string
-	source   string
-	template bool
-	mode     uint32
-	block    *hcl.Block
+	path      string
+	source    string
+	template  bool
+	mode      uint32
+	noRestart bool
+	block     *hcl.Block
 }
 
 var nodeNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)

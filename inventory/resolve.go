@@ -124,7 +124,7 @@ func (b *builder) fileSpec(blk *hcl.Block, dir string, prev []*fileSpec) *fileSp
 			map[bool]string{true: "neither", false: "both"}[raw.Source == nil])
 		return nil
 	}
-	f := &fileSpec{path: p, block: blk}
+	f := &fileSpec{path: p, block: blk, noRestart: raw.Restart != nil && !*raw.Restart}
 	attr := "source"
 	if raw.Source != nil {
 		f.source = b.loader.expandPath(dir, *raw.Source)
@@ -184,7 +184,7 @@ func (b *builder) resolveNode(n *Node, spec *profileSpec) {
 		}
 	}
 	for _, f := range spec.files {
-		out := File{Path: f.path, Source: f.source, Template: f.template, Mode: f.mode}
+		out := File{Path: f.path, Source: f.source, Template: f.template, Mode: f.mode, NoRestart: f.noRestart}
 		content, err := os.ReadFile(f.source)
 		if err != nil {
 			b.errorf(f.block.DefRange.Ptr(), "File not readable", "%v.", err)

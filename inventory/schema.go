@@ -115,4 +115,7 @@ type rawFile struct {
 	Source   *string `hcl:"source,optional"`
 	Template *string `hcl:"template,optional"`
 	Mode     *string `hcl:"mode,optional"`
+	// Restart = false: a change of this file needs no restart of the
+	// server (a load balancer include, a file the product rereads).
+	Restart *bool `hcl:"restart,optional"`
 }

@@ -38,3 +38,16 @@ func TestMaskSecrets(t *testing.T) {
 		})
 	}
 }
+
+// TestUnifiedDiffOrder: a changed line reads as diff(1) shows it, the old
+// line removed before the new one is added, with the hunk's line counts.
+func TestUnifiedDiffOrder(t *testing.T) {
+	got := tasks.UnifiedDiff("a/f", "b/f", "x\ny\nz = true\nw\n", "x\ny\nz = false\nw\nv\n")
+	want := "--- a/f\n+++ b/f\n@@ -1,4 +1,5 @@\n x\n y\n-z = true\n+z = false\n w\n+v\n"
+	if got != want {
+		t.Errorf("diff:\n%s\nwant:\n%s", got, want)
+	}
+	if d := tasks.UnifiedDiff("a", "b", "same\n", "same\n"); d != "" {
+		t.Errorf("equal inputs gave %q", d)
+	}
+}

@@ -2,8 +2,11 @@ package tasks
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -51,7 +54,12 @@ type Facts struct {
 	// conflicts, waiting for the operator's <file>.final merges.
 	UpdateConflicts *UpdateConflicts `json:"update_conflicts,omitempty"`
 
+	// Drift lists the managed files that differ from their rendering.
+	Drift []Drift `json:"drift,omitempty"`
+
 	journal []Record
+	// managed is what the probe read of the node's managed files.
+	managed map[string]managedFile
 	// err is why the probe failed, for errors.As.
 	err error
 }
@@ -86,6 +94,19 @@ func (f *Facts) Fingerprint() map[string]string {
 		fp["lock"] = f.Lock.ID
 	} else {
 		fp["lock"] = ""
+	}
+	if len(f.managed) > 0 {
+		// A managed file edited on the node since the plan makes it stale.
+		paths := make([]string, 0, len(f.managed))
+		for p := range f.managed {
+			paths = append(paths, p)
+		}
+		slices.Sort(paths)
+		h := sha256.New()
+		for _, p := range paths {
+			fmt.Fprintf(h, "%s %s %o\n", p, f.managed[p].Sum, f.managed[p].Mode)
+		}
+		fp["managed_files"] = hex.EncodeToString(h.Sum(nil))[:16]
 	}
 	return fp
 }
@@ -136,13 +157,14 @@ type ProbeOptions struct {
 func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.Node, opts ProbeOptions) *Facts {
 	f := &Facts{Node: n.Name, Profile: n.Profile, Host: n.Host}
 	p := NewPaths(n.Home)
-	out, err := sh(ctx, c, probeScript(p))
+	out, err := sh(ctx, c, probeScript(p)+managedProbe(n))
 	if err != nil {
 		f.Error, f.err = err.Error(), err
 		return f
 	}
 	f.Reachable = true
 	parseProbe(f, out)
+	f.Drift = driftOf(n, f)
 	if rec := conflictsIn(f.journal); rec != nil {
 		f.UpdateConflicts, _ = conflictState(ctx, c, p.Home, rec)
 	}
@@ -165,6 +187,10 @@ func parseProbe(f *Facts, out string) {
 	for _, line := range strings.Split(out, "\n") {
 		if j, ok := strings.CutPrefix(line, "j:"); ok {
 			jl.WriteString(j + "\n")
+			continue
+		}
+		if m, ok := strings.CutPrefix(line, "m:"); ok {
+			parseManaged(f, m)
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")

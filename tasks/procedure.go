@@ -34,6 +34,12 @@ type Job struct {
 	Redial func(ctx context.Context) (Conn, error)
 
 	facts *Facts
+	// reconfig is set once the job finds the node's release current and
+	// its configuration drifted (or a reconfiguration unfinished): the job
+	// then reconfigures the node instead of updating it.
+	reconfig bool
+	// restarted is set when a reconfiguration started the server.
+	restarted bool
 	// logOffset is the size of the product log before start, so the
 	// health gate reads only what the new start wrote.
 	logOffset int64
@@ -77,6 +83,11 @@ func (j *Job) Facts() *Facts { return j.facts }
 // Refresh probes the node again.
 func (j *Job) Refresh(ctx context.Context) (*Facts, error) {
 	f := Probe(ctx, j.Conn, j.Inv, j.Node, ProbeOptions{Product: j.Product})
+	defer func() {
+		if j.facts != nil && j.facts.Reachable && !j.reconfig {
+			j.reconfig = j.configMode()
+		}
+	}()
 	if !f.Reachable {
 		if f.err != nil {
 			return f, fmt.Errorf("probe: %w", f.err)
@@ -102,7 +113,7 @@ func (j *Job) PlanNode(ctx context.Context) ([]StepPlan, error) {
 		return nil, err
 	}
 	var out []StepPlan
-	for _, s := range Steps(j.Inv) {
+	for _, s := range j.procedure() {
 		ch, err := s.Probe(ctx, j)
 		if err != nil {
 			return out, &StepError{Node: j.Node.Name, Step: s.Name, Err: err}
@@ -123,6 +134,9 @@ func (j *Job) UpToDate() bool {
 		// The journal is the truth: a run that stopped before it finished
 		// left steps (a health gate, after_healthy hooks) to do.
 		return false
+	}
+	if j.reconfig {
+		return false // the release is current, its configuration is not
 	}
 	if j.Pack != nil {
 		return f.UpdateLevel >= j.Pack.Level && f.Product == j.Pack.Product && (f.Staged == nil || !f.Staged.Exists)
@@ -229,7 +243,7 @@ func (j *Job) applyOnce(ctx context.Context, rollback bool) error {
 	target := j.target()
 	j.journal(ctx, Record{Step: "run", Phase: PhaseBegin, Target: target})
 	stopped := false
-	for _, s := range Steps(j.Inv) {
+	for _, s := range j.procedure() {
 		ch, perr := s.Probe(ctx, j)
 		if perr == nil && ch.Done {
 			j.Sink.Emit(Event{Type: EventStepSkipped, Node: j.Node.Name, Step: s.Name, Message: ch.Summary})
@@ -276,8 +290,19 @@ func (j *Job) applyOnce(ctx context.Context, rollback bool) error {
 			j.facts.CurrentDone = true
 		}
 	}
+	j.recordManaged(ctx)
 	j.journal(ctx, Record{Step: "run", Phase: OutcomeDone, Target: target})
 	return nil
+}
+
+// procedure is the node's list of steps: a reconfiguration when the job
+// found the release current and the configuration drifted, else the
+// update of the inventory's strategy.
+func (j *Job) procedure() []Step {
+	if j.reconfig {
+		return reconfigureSteps()
+	}
+	return Steps(j.Inv)
 }
 
 // fail records a failed step and leaves the node either rolled back and
@@ -330,6 +355,9 @@ func (j *Job) fail(ctx context.Context, serr *StepError, start time.Time, stoppe
 
 // target names what this run updates to, for the journal.
 func (j *Job) target() string {
+	if j.reconfig {
+		return configTarget + j.desiredDigest()
+	}
 	if j.Pack != nil {
 		return fmt.Sprintf("pack:%s level:%d", j.Pack.SHA256, j.Pack.Level)
 	}

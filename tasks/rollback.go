@@ -28,6 +28,14 @@ func (j *Job) Rollback(ctx context.Context) error {
 	if j.Product == nil {
 		return errNoProduct
 	}
+	if j.facts == nil {
+		if _, err := j.Refresh(ctx); err != nil {
+			return err
+		}
+	}
+	if j.reconfig {
+		return j.rollbackConfig(ctx)
+	}
 	if j.Inv.Update.Strategy == inventory.InPlace {
 		return j.rollbackInPlace(ctx)
 	}

@@ -18,8 +18,12 @@ const FormatVersion = 1
 
 // Node actions in a plan.
 const (
-	ActionUpdate      = "update"
-	ActionResume      = "resume"
+	ActionUpdate = "update"
+	ActionResume = "resume"
+	// ActionReconfigure is a node whose release is current and whose
+	// managed configuration drifted: it is converged by the light
+	// reconfiguration procedure.
+	ActionReconfigure = "reconfigure"
 	ActionSkip        = "up-to-date"
 	ActionUnreachable = "unreachable"
 	ActionLocked      = "locked"
@@ -92,11 +96,17 @@ type NodePlan struct {
 	Steps       []tasks.StepPlan  `json:"steps,omitempty"`
 	// Down says why the node is out of service now ("" when it serves).
 	Down string `json:"out_of_service,omitempty"`
+	// NoRestart marks a reconfiguration that writes files without
+	// restarting the server: it costs no capacity.
+	NoRestart bool `json:"no_restart,omitempty"`
 }
 
 // Summary counts a plan.
 type Summary struct {
+	// Update counts every node the plan changes (updates, resumes and
+	// reconfigurations); Reconfigure those of them only reconfigured.
 	Update      int `json:"update"`
+	Reconfigure int `json:"reconfigure"`
 	UpToDate    int `json:"up_to_date"`
 	Unreachable int `json:"unreachable"`
 	Blocked     int `json:"blocked"`
@@ -227,6 +237,18 @@ func probeNode(ctx context.Context, o *Options, n *inventory.Node) NodePlan {
 	case np.Facts.Lock != nil && np.Facts.Lock.ID != o.Run:
 		np.Action = ActionLocked
 		np.Reason = (&tasks.LockedError{Node: n.Name, Held: *np.Facts.Lock, Dir: tasks.NewPaths(n.Home).Lock()}).Error()
+	case j.Reconfigure() && err == nil:
+		np.Action, np.Steps, np.NoRestart = ActionReconfigure, steps, !j.RestartNeeded()
+		var why []string
+		for _, d := range np.Facts.Drift {
+			why = append(why, d.Path+" "+d.Why())
+		}
+		np.Reason = "configuration drifted: " + strings.Join(why, "; ")
+		if lr := np.Facts.LastRun; j.Interrupted() {
+			np.Action, np.Reason = ActionResume, fmt.Sprintf("resume the reconfiguration at %s (run %s was interrupted)", resumeStep(steps, lr.Step), lr.ID)
+		} else if len(why) == 0 {
+			np.Reason = fmt.Sprintf("finish the reconfiguration run %s began", lr.ID)
+		}
 	case j.UpToDate():
 		np.Action, np.Reason = ActionSkip, fmt.Sprintf("already at level %d", np.Facts.UpdateLevel)
 	case err != nil:
@@ -295,6 +317,11 @@ func Make(o *Options, probed []NodePlan) *Plan {
 		p.Summary.Batches += len(w.Batches)
 		for _, b := range w.Batches {
 			p.Summary.Update += len(b.Nodes)
+			for _, np := range b.Nodes {
+				if np.Action == ActionReconfigure {
+					p.Summary.Reconfigure++
+				}
+			}
 		}
 		for _, s := range w.Skipped {
 			switch s.Action {
@@ -342,7 +369,7 @@ func makeWave(inv *inventory.Inventory, prof string, nodes []NodePlan, number in
 		case ActionOutside:
 			w.Outside = append(w.Outside, np)
 			continue
-		case ActionUpdate, ActionResume:
+		case ActionUpdate, ActionResume, ActionReconfigure:
 			queue = append(queue, np)
 		default:
 			w.Skipped = append(w.Skipped, np)
@@ -395,7 +422,9 @@ func pick(queue []NodePlan, down map[string]string, max int) (batch, rest []Node
 	var resumes, updates []NodePlan
 	for _, np := range queue {
 		switch {
-		case down[np.Node] != "":
+		case down[np.Node] != "", np.NoRestart:
+			// Out of service already, or a change written without a
+			// restart: neither costs capacity.
 			batch = append(batch, np)
 		case np.Action == ActionResume:
 			resumes = append(resumes, np)
@@ -403,7 +432,12 @@ func pick(queue []NodePlan, down map[string]string, max int) (batch, rest []Node
 			updates = append(updates, np)
 		}
 	}
-	room := max - len(others) - len(batch)
+	room := max - len(others)
+	for _, np := range batch {
+		if !np.NoRestart || down[np.Node] != "" {
+			room-- // an out-of-service node counts; a change without a restart does not
+		}
+	}
 	for _, np := range append(resumes, updates...) {
 		if room > 0 {
 			batch = append(batch, np)

@@ -10,10 +10,13 @@ import (
 
 // Exit codes of every command; the contract fixes them.
 const (
-	ExitOK          = 0
-	ExitFailed      = 1
-	ExitUsage       = 2
-	ExitRefused     = 3
+	ExitOK      = 0
+	ExitFailed  = 1
+	ExitUsage   = 2
+	ExitRefused = 3
+	// ExitChanges is plan --detailed-exitcode's answer when the plan would
+	// change something (an update, a resume or a reconfiguration).
+	ExitChanges     = 4
 	ExitInterrupted = 130
 )
 
@@ -23,6 +26,7 @@ const exitCodesHelp = `EXIT STATUS:
    2    invalid usage or invalid inventory
    3    refused before changing anything: stale plan, lock held by another run,
         unknown or changed host key, preflight failed
+   4    plan --detailed-exitcode only: the plan would change something (nothing failed)
    130  interrupted
 `
 

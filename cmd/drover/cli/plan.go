@@ -23,22 +23,27 @@ func (e *env) newPlanCommand() *cli.Command {
 			"rollout.order, batches of at most max_unavailable nodes, and for each node its steps with what\n" +
 			"they change (bytes to push, data to persist, managed file diffs, profile optimization, hooks,\n" +
 			"health checks). -o FILE saves the plan as JSON for `drover apply FILE`, which refuses it (exit 3)\n" +
-			"when any node drifted since. --json prints the plan JSON on stdout.",
+			"when any node drifted since. --json prints the plan JSON on stdout.\n\n" +
+			"Nodes whose release is current but whose managed files differ from the inventory's rendering\n" +
+			"are planned as `reconfigure`, with each file's diff and whether it was changed on the node by\n" +
+			"hand or in the inventory. --detailed-exitcode (for cron jobs and pipelines watching for drift)\n" +
+			"exits 0 when nothing would change and 4 when something would.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the plan to `FILE` (JSON) for apply"},
 			&cli.BoolFlag{Name: "compact", Usage: "one line per node instead of every step's details"},
+			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 4 when the plan would change something, 0 when nothing (errors keep their codes)"},
 		},
 		Action: func(c *cli.Context) error {
 			g, err := e.globals(c)
 			if err != nil {
 				return err
 			}
-			return e.runPlan(c.Context, g, c.String("out"), c.Bool("compact"))
+			return e.runPlan(c.Context, g, c.String("out"), c.Bool("compact"), c.Bool("detailed-exitcode"))
 		},
 	}
 }
 
-func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) error {
+func (e *env) runPlan(ctx context.Context, g globals, out string, compact, detailed bool) error {
 	cl, err := e.openClusterFor(g, "plan")
 	if err != nil {
 		return err
@@ -60,14 +65,36 @@ func (e *env) runPlan(ctx context.Context, g globals, out string, compact bool) 
 		if err := enc.Encode(p); err != nil {
 			return err
 		}
-		return cl.dials.refusal()
+		if err := cl.dials.refusal(); err != nil {
+			return err
+		}
+		return changesErr(p, detailed, true)
 	}
 	renderPlan(e.stdout, p, g.color && e.isTerminal(e.stdout), compact)
 	cl.dials.writeHints(e.stderr)
 	if err := cl.dials.refusal(); err != nil {
 		return err
 	}
-	return planErr(p)
+	if err := planErr(p); err != nil {
+		return err
+	}
+	return changesErr(p, detailed, false)
+}
+
+// changesErr is --detailed-exitcode's exit 4 when the plan would change
+// something. With --json the plan's own errors are not exits of their own
+// (the JSON says them), so only blocked or unreachable nodes make it 1.
+func changesErr(p *rollout.Plan, detailed, json bool) error {
+	if !detailed {
+		return nil
+	}
+	if json && p.Summary.Unreachable+p.Summary.Blocked > 0 {
+		return &silentError{ExitFailed}
+	}
+	if p.Summary.Update > 0 {
+		return &silentError{ExitChanges}
+	}
+	return nil
 }
 
 // makePlan checks the pack, probes the nodes and builds the plan.
@@ -185,8 +212,12 @@ func renderPlan(w io.Writer, p *rollout.Plan, color, compact bool) {
 		}
 	}
 	s := p.Summary
-	fmt.Fprintf(w, "\n%s %d to update, %d up to date, %d unreachable, %d blocked; %d wave(s), %d batch(es).\n",
-		bold("Summary:"), s.Update, s.UpToDate, s.Unreachable, s.Blocked, s.Waves, s.Batches)
+	reconf := ""
+	if s.Reconfigure > 0 {
+		reconf = fmt.Sprintf(", %d to reconfigure", s.Reconfigure)
+	}
+	fmt.Fprintf(w, "\n%s %d to update%s, %d up to date, %d unreachable, %d blocked; %d wave(s), %d batch(es).\n",
+		bold("Summary:"), s.Update-s.Reconfigure, reconf, s.UpToDate, s.Unreachable, s.Blocked, s.Waves, s.Batches)
 	if len(p.Warnings) > 0 {
 		fmt.Fprintln(w, "Warnings:")
 		for _, wn := range p.Warnings {
@@ -205,8 +236,14 @@ func renderNodePlan(w io.Writer, p *rollout.Plan, n rollout.NodePlan, compact bo
 	if f.Version != "" && f.Version != p.Version {
 		head = fmt.Sprintf("    %s (%s): %s level %d -> %s level %d", n.Node, n.Host, f.Version, f.UpdateLevel, p.Version, target)
 	}
-	if n.Action == rollout.ActionResume {
+	switch n.Action {
+	case rollout.ActionResume:
 		head += "; " + n.Reason
+	case rollout.ActionReconfigure:
+		head = fmt.Sprintf("    %s (%s): reconfigure at level %d; %s", n.Node, n.Host, f.UpdateLevel, n.Reason)
+		if n.NoRestart {
+			head += " (no restart)"
+		}
 	}
 	var run, done []string
 	for _, st := range n.Steps {

@@ -77,7 +77,14 @@ func TestServerLifecycle(t *testing.T) {
 			if ev := n.events()[0]; ev.PID != pid || ev.Level != 2 || ev.Home != n.home {
 				t.Fatalf("event fields %+v", ev)
 			}
-			// start again with a stale PID file: it must not say "already running"
+			// start again with a stale PID file: it must not say "already running". Like the
+			// real script, start takes a zombie for a running server (kill -0 succeeds), so
+			// wait until the exited server has been reaped: on a loaded machine whose PID 1 is
+			// slow to reap orphans, its /proc entry stays a while.
+			waitFor(t, "process "+strconv.Itoa(pid)+" to be reaped", func() bool {
+				_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+				return err != nil
+			})
 			if out := n.start(); strings.Contains(out, "already running") {
 				t.Fatalf("start with a stale PID file printed %q", out)
 			}
