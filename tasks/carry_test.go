@@ -98,7 +98,7 @@ func TestCarryAndTemplateDrift(t *testing.T) {
 	j := tl.job(t, "cp", "plan-2", &recorder{})
 	j.Pack = packB
 	details = configureDetails(t, j)
-	head := "template drift: " + confToml + ": you changed it and " + packB.Product + " level "+strconv.Itoa(packB.Level)+" changes it too; your copy is kept; the pack's change:\n--- a/" + confToml + "\n+++ b/" + confToml + "\n@@ "
+	head := "template drift: " + confToml + ": you changed it and " + packB.Product + " level " + strconv.Itoa(packB.Level) + " changes it too; your copy is kept; the pack's change:\n--- a/" + confToml + "\n+++ b/" + confToml + "\n@@ "
 	var drift string
 	for _, d := range details {
 		if strings.HasPrefix(d, head) {
