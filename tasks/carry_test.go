@@ -117,9 +117,15 @@ func TestCarryAndTemplateDrift(t *testing.T) {
 	}
 
 	// The second update: the installed release's record stays while it
-	// runs, and only the new one's is left when it completes.
+	// runs, and only the new one's is left when it completes. The
+	// operator edits a file of the inventory's carry list on the running
+	// release after configure carried it: the CarriedFrom stamps cover it,
+	// and the edit is carried again before the switch.
 	r := &recorder{}
 	r.on = func(e tasks.Event) {
+		if e.Type == tasks.EventStepDone && e.Step == "configure" {
+			appendTo(customCarried, "operator.late=yes\n")
+		}
 		if e.Type == tasks.EventStepDone && e.Step == "stage" {
 			for _, p := range []*tasks.Pack{packA, packB} {
 				if !pathExists(paths.Pristine(p.SHA256)) {
@@ -134,6 +140,9 @@ func TestCarryAndTemplateDrift(t *testing.T) {
 		t.Fatalf("second update: %v", err)
 	}
 	checkFiles(t, "after the second update", n.Home, custom)
+	if w := strings.Join(r.messages(tasks.EventWarning), "\n"); !strings.Contains(w, "changed on the running release after it was carried") {
+		t.Errorf("no warning that the edits after configure were carried again: %q", w)
+	}
 	entries, err := os.ReadDir(filepath.Join(paths.State, "pristine"))
 	if err != nil {
 		t.Fatal(err)
