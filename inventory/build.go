@@ -32,6 +32,7 @@ type builder struct {
 	profiles     []*located[*hcl.Block]
 	nodes        []*located[*hcl.Block]
 	persist      []*located[*hcl.Attribute]
+	carry        []*located[*hcl.Attribute]
 	vars         []*located[*hcl.Attribute]
 	specs        map[string]*profileSpec
 	// shownVars and shownNodeVars are the cluster's and each node's vars
@@ -121,12 +122,15 @@ func (b *builder) collect() {
 		if content == nil {
 			continue
 		}
-		for _, name := range []string{"persist", "vars"} {
+		for _, name := range []string{"persist", "carry", "vars"} {
 			if a, ok := content.Attributes[name]; ok {
 				l := &located[*hcl.Attribute]{a, s.dir}
-				if name == "persist" {
+				switch name {
+				case "persist":
 					b.persist = append(b.persist, l)
-				} else {
+				case "carry":
+					b.carry = append(b.carry, l)
+				default:
 					b.vars = append(b.vars, l)
 				}
 			}
@@ -166,6 +170,10 @@ func (b *builder) collect() {
 	if len(b.persist) > 1 {
 		b.errorf(b.persist[1].v.NameRange.Ptr(), "Duplicate persist list",
 			"persist was already set at %s. Keep one list with every path.", b.persist[0].v.NameRange)
+	}
+	if len(b.carry) > 1 {
+		b.errorf(b.carry[1].v.NameRange.Ptr(), "Duplicate carry list",
+			"carry was already set at %s. Keep one list with every path.", b.carry[0].v.NameRange)
 	}
 	if len(b.vars) > 1 {
 		b.errorf(b.vars[1].v.NameRange.Ptr(), "Duplicate vars",
@@ -254,7 +262,7 @@ func (b *builder) checkHome(h string, rng *hcl.Range) (string, bool) {
 	return clean, true
 }
 
-// globals reads the persist list and the vars map.
+// globals reads the persist and carry lists and the vars map.
 func (b *builder) globals() {
 	d := b.inv.Defaults
 	b.inv.Persist = slices.Clone(d.Persist)
@@ -280,6 +288,23 @@ func (b *builder) globals() {
 	b.inv.OptionalPersist = slices.DeleteFunc(b.inv.OptionalPersist, func(p string) bool {
 		return slices.Contains(b.inv.Persist, p)
 	})
+	if len(b.carry) > 0 {
+		a := b.carry[0].v
+		var list []string
+		if diags := gohcl.DecodeExpression(a.Expr, b.ctx, &list); diags.HasErrors() {
+			b.diags = append(b.diags, diags...)
+		}
+		for _, p := range list {
+			if !validRelPath(p) {
+				b.errorf(a.Expr.Range().Ptr(), "Invalid carry path",
+					"%q must be a path relative to the product home that stays inside it, such as \"repository/conf/jndi.properties\" or \"bin/custom-env.sh\".", p)
+				continue
+			}
+			if p = path.Clean(p); !slices.Contains(b.inv.Carry, p) {
+				b.inv.Carry = append(b.inv.Carry, p)
+			}
+		}
+	}
 	if len(b.vars) > 0 {
 		var vars map[string]string
 		b.diags = append(b.diags, gohcl.DecodeExpression(b.vars[0].v.Expr, b.ctx, &vars)...)

@@ -27,7 +27,12 @@ type Inventory struct {
 	Persist []string
 	// OptionalPersist are carried only when a node has them.
 	OptionalPersist []string
-	Profiles        map[string]*Profile
+	// Carry lists the inventory's own configuration paths (relative to
+	// home, cleaned, no duplicates) carried from the running release into
+	// the staged one before it starts, overwriting the new release's copy,
+	// in addition to what the product carries.
+	Carry    []string
+	Profiles map[string]*Profile
 	// Nodes in inventory order (file order, files sorted by name).
 	Nodes    []*Node
 	Defaults Defaults

@@ -131,3 +131,29 @@ node "gw-1" {
 		t.Errorf("a persisted optional path must leave the optional list: %q / %q", inv.Persist, inv.OptionalPersist)
 	}
 }
+
+// TestCarryList: the inventory's carry paths are cleaned and de-duplicated,
+// in the inventory's order; without the attribute the list is empty (the
+// product's own carried files are not the inventory's business).
+func TestCarryList(t *testing.T) {
+	inv := loadSrc(t, header44+`
+carry = ["repository/conf/jndi.properties", "./bin/custom-env.sh", "repository/conf/jndi.properties", "repository/conf/custom/"]
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.21"
+}
+`, nil)
+	want := []string{"repository/conf/jndi.properties", "bin/custom-env.sh", "repository/conf/custom"}
+	if !slices.Equal(inv.Carry, want) {
+		t.Errorf("carry = %q, want %q (cleaned, no duplicates)", inv.Carry, want)
+	}
+	inv = loadSrc(t, header44+`
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.21"
+}
+`, nil)
+	if len(inv.Carry) != 0 {
+		t.Errorf("carry = %q without a carry attribute", inv.Carry)
+	}
+}

@@ -11,6 +11,7 @@ import "github.com/hashicorp/hcl/v2"
 var rootSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "persist"},
+		{Name: "carry"},
 		{Name: "vars"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{

@@ -48,9 +48,13 @@ func configureStep() Step {
 					ch.Summary = "configure again: the managed files or the pack changed since the staged release was configured"
 				}
 			}
-			overwrite, add, unpacked := j.Product.Carry()
+			overwrite, add, unpacked := j.carry()
 			for _, p := range overwrite {
-				ch.Details = append(ch.Details, "carry "+p)
+				if j.carriedByInventory(p) {
+					ch.Details = append(ch.Details, "carry "+p+" (the inventory's carry list)")
+				} else {
+					ch.Details = append(ch.Details, "carry "+p)
+				}
 			}
 			for _, p := range add {
 				note := " (files the pack lacks)"
@@ -59,6 +63,7 @@ func configureStep() Step {
 				}
 				ch.Details = append(ch.Details, "carry "+p+note)
 			}
+			ch.Details = append(ch.Details, j.templateDrift(ctx)...)
 			diffs, err := j.managedDiffs(ctx)
 			if err != nil {
 				return ch, err
@@ -74,7 +79,7 @@ func configureStep() Step {
 // the running release (names, sizes, modification times to the
 // nanosecond, inodes), so an operator's edit after the carry is noticed.
 func (j *Job) carriedStamps(ctx context.Context) (map[string]string, error) {
-	overwrite, add, _ := j.Product.Carry()
+	overwrite, add, _ := j.carry()
 	paths := append(slices.Clone(overwrite), add...)
 	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+transport.QuoteAll(paths...)+
 		"; do printf '%s\\t' \"$p\"; if [ -e \"$p\" ]; then find \"$p\" -exec stat -c '%n %s %y %i' {} + | LC_ALL=C sort | sha256sum | cut -c1-16; else echo absent; fi; done")
@@ -102,7 +107,7 @@ func (j *Job) carriedChanged(ctx context.Context) ([]string, error) {
 	}
 	then := j.stagedState().CarriedFrom
 	var changed []string
-	overwrite, add, _ := j.Product.Carry()
+	overwrite, add, _ := j.carry()
 	for _, p := range append(slices.Clone(overwrite), add...) {
 		if then == nil || then[p] != now[p] {
 			changed = append(changed, p)
@@ -124,7 +129,7 @@ func (j *Job) configure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	overwrite, add, unpacked := j.Product.Carry()
+	overwrite, add, unpacked := j.carry()
 	var b strings.Builder
 	b.WriteString(j.vars())
 	for _, p := range overwrite {

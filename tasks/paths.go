@@ -14,6 +14,9 @@ import (
 //	    packs/<sha256>.zip   pushed packs
 //	    staged/              the next release, built while the old one serves
 //	    staged.json          how far the staged release got (pack, configured, optimized)
+//	    pristine/<sha256>/   a pack's own copies of its carried configuration files
+//	                         (the staged pack's and the installed release's), for
+//	                         telling template drift
 //	    previous/            the release before the last switch, kept for rollback
 //	    failed/<run>/        a release that was rolled back, kept for inspection
 //	    backups/<run>/       in-place backups, with a sha256 manifest
@@ -41,5 +44,8 @@ func (p Paths) Failed(run string) string {
 	return path.Join(p.State, "failed", run)
 }
 func (p Paths) Backup(run string) string { return path.Join(p.State, "backups", run) }
+func (p Paths) Pristine(sha string) string {
+	return path.Join(p.State, "pristine", sha)
+}
 
 func (p Paths) StagedState() string { return path.Join(p.State, "staged.json") }

@@ -288,6 +288,8 @@ func (j *Job) applyOnce(ctx context.Context, rollback bool) error {
 			j.warn("could not record the update as complete: " + err.Error())
 		} else {
 			j.facts.CurrentDone = true
+			// Only this release's pristine copies are of use from now on.
+			j.prunePristine(ctx, j.Pack.SHA256)
 		}
 	}
 	j.recordManaged(ctx)

@@ -198,6 +198,7 @@ mv "$S/unpack/"%s "$N" && rm -rf "$S/unpack"
 		}
 		return fmt.Errorf("unpack: %w", j.noSpace(ctx, err, "unpack the pack", j.Paths.Unpack(), j.Paths.State, j.Pack.Unpacked, said))
 	}
+	j.recordPristine(ctx)
 	return j.writeStagedState(ctx, StagedState{Pack: j.Pack.SHA256, Level: j.Pack.Level})
 }
 

@@ -94,14 +94,22 @@ func (Product) Setup(inv *inventory.Inventory, n *inventory.Node, product, dir s
 }
 
 // Carry is what operators carry from the running release to the updated
-// one (wso2-facts.md): deployment.toml, keystores and tenants overwrite the
-// new release's; custom jars, dropins and deployed artifacts are added
-// where the new release lacks them, so an update's newer jar or war is not
-// undone. Tomcat unpacks every webapp .war at start: those folders are
-// runtime copies of the old release's wars.
+// one (wso2-facts.md): deployment.toml, log4j2.properties, the secure
+// vault (repository/conf/security: secret-conf.properties,
+// cipher-text.properties and whatever else the operator keeps there, and
+// the password-persist or password-tmp file at home that unlocks it),
+// keystores and tenants overwrite the new release's; custom jars, dropins
+// and deployed artifacts are added where the new release lacks them, so an
+// update's newer jar or war is not undone. Tomcat unpacks every webapp
+// .war at start: those folders are runtime copies of the old release's
+// wars.
 func (Product) Carry() (overwrite, add, unpacked []string) {
 	return []string{
 			"repository/conf/deployment.toml",
+			"repository/conf/log4j2.properties",
+			"repository/conf/security",
+			"password-persist",
+			"password-tmp",
 			"repository/resources/security",
 			"repository/tenants",
 		}, []string{
