@@ -39,7 +39,7 @@ type builder struct {
 	// rootRuntime is the top-level jvm block, env map and service block:
 	// the cluster's runtime defaults.
 	rootRuntime runtimeLayer
-	specs        map[string]*profileSpec
+	specs       map[string]*profileSpec
 	// shownVars and shownNodeVars are the cluster's and each node's vars
 	// with env() values hidden, for hook commands shown in plans and logs.
 	shownVars     map[string]string

@@ -76,4 +76,3 @@ func (j *Job) startCmd(product string) (script, args string) {
 func (j *Job) setup(product, dir string) (cmd, summary string, check func(string) error) {
 	return j.Product.Setup(j.Inv, j.Node, product, dir)
 }
-
