@@ -34,7 +34,13 @@ type builder struct {
 	persist      []*located[*hcl.Attribute]
 	carry        []*located[*hcl.Attribute]
 	vars         []*located[*hcl.Attribute]
-	specs        map[string]*profileSpec
+	envAttrs     []*located[*hcl.Attribute]
+	jvmBlock     *hcl.Block
+	serviceBlock *hcl.Block
+	// rootRuntime is the top-level jvm block, env map and service block:
+	// the cluster's runtime defaults.
+	rootRuntime runtimeLayer
+	specs       map[string]*profileSpec
 	// shownVars and shownNodeVars are the cluster's and each node's vars
 	// with env() values hidden, for hook commands shown in plans and logs.
 	shownVars     map[string]string
@@ -79,6 +85,7 @@ func (b *builder) build() hcl.Diagnostics {
 	b.update()
 	b.rollout()
 	b.sshDefaults()
+	b.rootRuntime = b.rootRuntimeLayer()
 	b.profileBlocks()
 	b.nodeBlocks()
 	if !b.diags.HasErrors() {
@@ -122,7 +129,7 @@ func (b *builder) collect() {
 		if content == nil {
 			continue
 		}
-		for _, name := range []string{"persist", "carry", "vars"} {
+		for _, name := range []string{"persist", "carry", "vars", "env"} {
 			if a, ok := content.Attributes[name]; ok {
 				l := &located[*hcl.Attribute]{a, s.dir}
 				switch name {
@@ -130,8 +137,10 @@ func (b *builder) collect() {
 					b.persist = append(b.persist, l)
 				case "carry":
 					b.carry = append(b.carry, l)
-				default:
+				case "vars":
 					b.vars = append(b.vars, l)
+				default:
+					b.envAttrs = append(b.envAttrs, l)
 				}
 			}
 		}
@@ -153,6 +162,10 @@ func (b *builder) collect() {
 				b.once(&b.updateBlock, blk)
 			case "rollout":
 				b.once(&b.rolloutBlock, blk)
+			case "jvm":
+				b.once(&b.jvmBlock, blk)
+			case "service":
+				b.once(&b.serviceBlock, blk)
 			case "profile":
 				b.profiles = append(b.profiles, &located[*hcl.Block]{blk, s.dir})
 			case "node":
@@ -178,6 +191,10 @@ func (b *builder) collect() {
 	if len(b.vars) > 1 {
 		b.errorf(b.vars[1].v.NameRange.Ptr(), "Duplicate vars",
 			"vars was already set at %s. Keep one map.", b.vars[0].v.NameRange)
+	}
+	if len(b.envAttrs) > 1 {
+		b.errorf(b.envAttrs[1].v.NameRange.Ptr(), "Duplicate env",
+			"env was already set at %s. Keep one map.", b.envAttrs[0].v.NameRange)
 	}
 }
 

@@ -33,7 +33,22 @@ func testLoader() *Loader {
 	l := NewLoader()
 	l.Home = "/home/tester"
 	l.Getenv = func(k string) string { return fakeEnv[k] }
+	l.EnvFile = fakeEnvFile
 	return l
+}
+
+// fakeEnvFile stands in for the product's environment file: one NAME=value
+// line per variable, then the jvm settings.
+func fakeEnvFile(n *Node) (string, []byte, []byte, error) {
+	var real, shown strings.Builder
+	for _, e := range n.Env {
+		real.WriteString(e.Name + "=" + e.Value + "\n")
+		shown.WriteString(e.Name + "=" + e.Shown + "\n")
+	}
+	j := "heap=" + n.JVM.HeapMin + ".." + n.JVM.HeapMax + "\n"
+	real.WriteString(j + "opts=" + strings.Join(n.JVM.Options, " ") + "\n")
+	shown.WriteString(j + "opts=" + strings.Join(n.JVM.ShownOptions, " ") + "\n")
+	return "bin/test.env", []byte(real.String()), []byte(shown.String()), nil
 }
 
 // mustLoad loads path and fails the test on any error diagnostic.

@@ -21,6 +21,13 @@ type Loader struct {
 	Getenv func(string) string
 	// Home is the directory "~" expands to; the user's home when empty.
 	Home string
+	// EnvFile renders the file that carries a node's jvm and env settings
+	// to its server: which variables hold them is the product's knowledge
+	// (tasks.Product.EnvFile). It returns the file's path relative to home
+	// and its content, real and with env() values hidden. The file becomes
+	// one of the node's managed files. nil: an inventory that sets jvm or
+	// env is refused.
+	EnvFile func(n *Node) (path string, content, shown []byte, err error)
 }
 
 // NewLoader returns a Loader with an empty source cache.

@@ -216,6 +216,51 @@ type File struct {
 	// Shown is Content rendered with every env() value replaced by
 	// "(env NAME)": what plans show of the file.
 	Shown []byte `json:"-"`
+	// Generated names the settings a file drover renders itself comes
+	// from ("jvm/env" for the node's environment file); "" for the
+	// operator's file blocks.
+	Generated string `json:"generated,omitempty"`
+}
+
+// Service managers.
+const (
+	ManagerScript  = "script"
+	ManagerSystemd = "systemd"
+)
+
+// Service is how a node's server is started and stopped: by the product's
+// startup script (the default) or by a systemd unit.
+type Service struct {
+	Manager string `json:"manager"`
+	// Unit is the systemd unit (systemd only), such as "wso2am.service".
+	Unit string `json:"unit,omitempty"`
+}
+
+// Systemd reports whether a systemd unit runs the node's server.
+func (s Service) Systemd() bool { return s.Manager == ManagerSystemd }
+
+// JVM is a node's jvm settings, resolved node > profile > cluster: each
+// heap size on its own, options as a whole list (a lower level's list
+// replaces a higher one's).
+type JVM struct {
+	// HeapMin and HeapMax are sizes such as "512m" or "4g"; "" when unset.
+	HeapMin string `json:"heap_min,omitempty"`
+	HeapMax string `json:"heap_max,omitempty"`
+	// Options are passed to the JVM as they are.
+	Options []string `json:"-"`
+	// ShownOptions are Options with env() values hidden.
+	ShownOptions []string `json:"options,omitempty"`
+}
+
+// IsZero reports whether no jvm setting is made.
+func (j JVM) IsZero() bool { return j.HeapMin == "" && j.HeapMax == "" && len(j.Options) == 0 }
+
+// EnvVar is one variable of a node's startup environment.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"-"`
+	// Shown is Value with env() values hidden.
+	Shown string `json:"value"`
 }
 
 // Node is a node with every inherited setting resolved.
@@ -233,6 +278,11 @@ type Node struct {
 	Health       []HealthCheck
 	Hooks        []Hook
 	Files        []File
+	// JVM, Env (sorted by name) and Service are the runtime settings, each
+	// resolved node > profile > cluster (env merges by name).
+	JVM     JVM
+	Env     []EnvVar
+	Service Service
 	// Index is the node's position in inventory order.
 	Index     int
 	DeclRange hcl.Range

@@ -20,6 +20,8 @@ type profileSpec struct {
 	health []*healthSpec
 	hooks  []*hookSpec
 	files  []*fileSpec
+	// runtime is the profile's jvm block, env map and service block.
+	runtime runtimeLayer
 }
 
 type healthSpec struct {
@@ -83,8 +85,13 @@ func (b *builder) profileSpec(blk *hcl.Block, dir string) *profileSpec {
 	if content == nil {
 		return spec
 	}
+	if a, ok := content.Attributes["env"]; ok {
+		spec.runtime.env = a.Expr
+	}
 	for _, hb := range content.Blocks {
 		switch hb.Type {
+		case "jvm", "service":
+			b.runtimeBlock(&spec.runtime, hb)
 		case "health":
 			if h := b.healthSpec(hb); h != nil {
 				spec.health = append(spec.health, h)
@@ -181,6 +188,7 @@ func (b *builder) node(blk *hcl.Block, dir string, index int) *Node {
 		return nil
 	}
 	b.resolveNode(n, b.specs[n.Profile])
+	b.resolveRuntime(n, b.specs[n.Profile], b.nodeRuntimeLayer(blk, &raw))
 	return n
 }
 

@@ -13,6 +13,7 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "persist"},
 		{Name: "carry"},
 		{Name: "vars"},
+		{Name: "env"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "cluster", LabelNames: []string{"name"}},
@@ -21,14 +22,19 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "rollout"},
 		{Type: "profile", LabelNames: []string{"name"}},
 		{Type: "node", LabelNames: []string{"name"}},
+		{Type: "jvm"},
+		{Type: "service"},
 	},
 }
 
 var profileSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "max_unavailable"}, {Name: "pack"}, {Name: "sha256"}, {Name: "home"}, {Name: "distribution"},
+		{Name: "env"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "jvm"},
+		{Type: "service"},
 		{Type: "health", LabelNames: []string{"kind"}},
 		{Type: "hook", LabelNames: []string{"event"}},
 		{Type: "file", LabelNames: []string{"path"}},
@@ -69,6 +75,26 @@ type rawNode struct {
 	Jump           []string `hcl:"jump,optional"`
 	Become         *string  `hcl:"become,optional"`
 	ConnectTimeout *string  `hcl:"connect_timeout,optional"`
+
+	// The node's runtime settings (runtime.go): jvm and service blocks,
+	// an env map.
+	Env     hcl.Expression `hcl:"env,optional"`
+	JVM     *rawJVM        `hcl:"jvm,block"`
+	Service *rawService    `hcl:"service,block"`
+}
+
+// rawJVM is a jvm block: heap sizes and JVM options.
+type rawJVM struct {
+	HeapMin *string        `hcl:"heap_min,optional"`
+	HeapMax *string        `hcl:"heap_max,optional"`
+	Options hcl.Expression `hcl:"options,optional"`
+}
+
+// rawService is a service block: how the node's server is started and
+// stopped.
+type rawService struct {
+	Manager *string `hcl:"manager,optional"`
+	Unit    *string `hcl:"unit,optional"`
 }
 
 func (n *rawNode) ssh() rawSSH {

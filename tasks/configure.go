@@ -203,13 +203,17 @@ func (j *Job) managedDiffs(ctx context.Context) ([]string, error) {
 		shown = j.Inv.Redact(shown)
 		have, _ := MaskSecrets(cur, shown, j.Inv.Redact)
 		d := UnifiedDiff("a/"+f.Path, "b/"+f.Path, have, shown)
+		name := f.Path
+		if f.Generated != "" {
+			name += " (generated from the node's " + f.Generated + " settings)"
+		}
 		switch {
 		case cur == string(f.Content):
-			out = append(out, "write "+f.Path+" (unchanged)")
+			out = append(out, "write "+name+" (unchanged)")
 		case d == "":
-			out = append(out, "write "+f.Path+" (only values read with env() change; not shown)")
+			out = append(out, "write "+name+" (only values read with env() change; not shown)")
 		default:
-			out = append(out, "write "+f.Path+":\n"+d)
+			out = append(out, "write "+name+":\n"+d)
 		}
 	}
 	return out, nil

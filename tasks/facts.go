@@ -53,6 +53,11 @@ type Facts struct {
 	// UpdateConflicts is an in-place update the update tool stopped on
 	// conflicts, waiting for the operator's <file>.final merges.
 	UpdateConflicts *UpdateConflicts `json:"update_conflicts,omitempty"`
+	// Service is how the node's server is run: the inventory's manager and,
+	// for systemd, the unit's state.
+	Service *ServiceFacts `json:"service,omitempty"`
+	// Warnings are problems the probe found that do not stop a run.
+	Warnings []string `json:"warnings,omitempty"`
 
 	// Drift lists the managed files that differ from their rendering.
 	Drift []Drift `json:"drift,omitempty"`
@@ -62,6 +67,25 @@ type Facts struct {
 	managed map[string]managedFile
 	// err is why the probe failed, for errors.As.
 	err error
+}
+
+// ServiceFacts is what the probe learns of the service that runs the node's
+// server.
+type ServiceFacts struct {
+	// Manager is the inventory's: "script" or "systemd".
+	Manager string `json:"manager"`
+	Unit    string `json:"unit,omitempty"`
+	// ActiveState and LoadState are systemctl show's ("active", "inactive",
+	// "failed", ...; "loaded", "not-found").
+	ActiveState string `json:"active_state,omitempty"`
+	LoadState   string `json:"load_state,omitempty"`
+	MainPID     int    `json:"main_pid,omitempty"`
+	// EnvironmentFiles are the unit's EnvironmentFile= paths.
+	EnvironmentFiles []string `json:"environment_files,omitempty"`
+	// HomeUnits are units whose unit file names home in ExecStart,
+	// WorkingDirectory, PIDFile or EnvironmentFile (looked for on script
+	// nodes).
+	HomeUnits []string `json:"home_units,omitempty"`
 }
 
 // StagedState is <state>/staged.json: how far the staged release got.
@@ -116,7 +140,7 @@ var requiredTools = []string{"unzip", "sha256sum", "find", "cp", "mv", "df", "du
 
 // probeScript prints key=value lines (and journal lines prefixed "j:") in
 // one round trip.
-func probeScript(p Paths) string {
+func probeScript(p Paths, n *inventory.Node) string {
 	H, S := q(p.Home), q(p.State)
 	var b strings.Builder
 	fmt.Fprintf(&b, "H=%s; S=%s\n", H, S)
@@ -140,6 +164,7 @@ missing=""
 `)
 	fmt.Fprintf(&b, "for t in %s; do command -v \"$t\" >/dev/null 2>&1 || missing=\"$missing $t\"; done\n", strings.Join(requiredTools, " "))
 	b.WriteString("echo \"missing=$missing\"\n")
+	b.WriteString(serviceProbeScript(n))
 	b.WriteString(journalTailScript(p) + "\n")
 	return b.String()
 }
@@ -157,7 +182,7 @@ type ProbeOptions struct {
 func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.Node, opts ProbeOptions) *Facts {
 	f := &Facts{Node: n.Name, Profile: n.Profile, Host: n.Host}
 	p := NewPaths(n.Home)
-	out, err := sh(ctx, c, probeScript(p)+managedProbe(n))
+	out, err := sh(ctx, c, probeScript(p, n)+managedProbe(n))
 	if err != nil {
 		f.Error, f.err = err.Error(), err
 		return f
@@ -165,6 +190,7 @@ func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.N
 	f.Reachable = true
 	parseProbe(f, out)
 	f.Drift = driftOf(n, f)
+	serviceFacts(f, out, n, opts.Product)
 	if rec := conflictsIn(f.journal); rec != nil {
 		f.UpdateConflicts, _ = conflictState(ctx, c, p.Home, rec)
 	}

@@ -40,6 +40,13 @@ type Product interface {
 	// (product) or pack (packProduct and packPath, "" without a pack) does
 	// not fit the inventory.
 	Check(inv *inventory.Inventory, n *inventory.Node, product, packProduct, packPath string) error
+	// EnvFile renders the environment file that carries node n's jvm
+	// settings and env variables to its server: the file's path relative
+	// to the release directory, and its KEY=VALUE lines (readable by the
+	// POSIX shell and by systemd's EnvironmentFile=), real and with env()
+	// values hidden. content is nil when n sets neither; path is given
+	// either way. The node's start command loads the file when it exists.
+	EnvFile(n *inventory.Node) (path string, content, shown []byte, err error)
 }
 
 // errNoProduct is a job without a Product: a programming error.

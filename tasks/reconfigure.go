@@ -94,7 +94,7 @@ func parseManaged(f *Facts, line string) {
 	f.managed[p] = managedFile{Sum: sum, Mode: uint32(m)}
 }
 
-func sum256(b []byte) string {
+func sumBytes(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
 }
@@ -121,7 +121,7 @@ func driftOf(n *inventory.Node, f *Facts) []Drift {
 		if !ok {
 			continue
 		}
-		want := sum256(mf.Content)
+		want := sumBytes(mf.Content)
 		d := Drift{Path: mf.Path, Restart: !mf.NoRestart}
 		switch {
 		case live.Sum == "":
@@ -189,7 +189,7 @@ func (j *Job) RestartNeeded() bool { return j.restartNeeded() }
 func (j *Job) desiredDigest() string {
 	h := sha256.New()
 	for _, f := range j.Node.Files {
-		fmt.Fprintf(h, "%s\x00%o\x00%s\x00", f.Path, f.Mode, sum256(f.Content))
+		fmt.Fprintf(h, "%s\x00%o\x00%s\x00", f.Path, f.Mode, sumBytes(f.Content))
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
@@ -449,7 +449,7 @@ func (j *Job) writeConfig(ctx context.Context) error {
 	j.journal(ctx, Record{Step: "write", Phase: PhaseNote, Detail: detail})
 	// The facts now say what was written.
 	for _, f := range j.Node.Files {
-		j.facts.managed[f.Path] = managedFile{Sum: sum256(f.Content), Mode: f.Mode}
+		j.facts.managed[f.Path] = managedFile{Sum: sumBytes(f.Content), Mode: f.Mode}
 	}
 	j.facts.journal = append(j.facts.journal, Record{Step: "write", Phase: PhaseNote, Detail: detail, At: time.Now()})
 	return nil
@@ -463,7 +463,7 @@ func (j *Job) recordManaged(ctx context.Context) {
 	}
 	sums := map[string]string{}
 	for _, f := range j.Node.Files {
-		sums[f.Path] = sum256(f.Content)
+		sums[f.Path] = sumBytes(f.Content)
 	}
 	j.journal(ctx, Record{Step: "managed", Phase: PhaseNote, Sums: sums})
 }

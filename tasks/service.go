@@ -2,7 +2,10 @@ package tasks
 
 import (
 	"context"
+	"slices"
+
 	"fmt"
+	"github.com/drover-sh/drover/inventory"
 	"strconv"
 	"strings"
 	"time"
@@ -15,9 +18,41 @@ const pidScript = `pid=$(cat "$R/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')
 alive() { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && { [ ! -r "/proc/$pid/cmdline" ] || tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$H"; }; }
 `
 
+// unitPIDScript, after pidScript, makes $pid the systemd unit's MainPID
+// when that process is alive and runs from "$H" (a server started by hand,
+// outside the unit, is still found by its PID file); $main is the MainPID.
+func unitPIDScript(unit string) string {
+	return `filepid=$pid
+main=$(systemctl show -p MainPID ` + q(unit) + ` 2>/dev/null | sed -n 's/^MainPID=//p' | tr -dc '0-9')
+[ "$main" != 0 ] || main=
+pid=$main
+if ! alive; then pid=$filepid; fi
+`
+}
+
+// pidPre is the prelude that sets $pid and alive() for the server of the
+// release at dir: the unit's MainPID for home on a systemd node, else the
+// PID file's.
+func (j *Job) pidPre(dir string) string {
+	pre := j.vars() + "R=" + q(dir) + "\n" + pidScript
+	if j.systemd() && dir == j.Paths.Home {
+		pre += unitPIDScript(j.Node.Service.Unit)
+	}
+	return pre
+}
+
+// systemd reports whether a systemd unit runs the node's server.
+func (j *Job) systemd() bool { return j.Node.Service.Systemd() }
+
+// systemctl is the systemctl command line for verb on the node's unit
+// (run through become like every command drover runs).
+func (j *Job) systemctl(verb ...string) string {
+	return "systemctl " + strings.Join(verb, " ") + " " + q(j.Node.Service.Unit)
+}
+
 // runningPID returns the PID of the server running from home, or 0.
 func (j *Job) runningPID(ctx context.Context) (int, error) {
-	out, err := sh(ctx, j.Conn, j.vars()+"R=\"$H\"\n"+pidScript+"if alive; then echo \"$pid\"; fi")
+	out, err := sh(ctx, j.Conn, j.pidPre(j.Paths.Home)+"if alive; then echo \"$pid\"; fi")
 	if err != nil {
 		return 0, err
 	}
@@ -34,6 +69,9 @@ func stopStep() Step {
 				return Change{Done: true, Summary: "server not running"}, nil
 			}
 			script, _ := j.startCmd(j.facts.Product)
+			if j.systemd() {
+				return Change{Summary: fmt.Sprintf("%s, wait up to %s for the server to stop, then %s", j.systemctl("stop", "--no-block"), j.Inv.Rollout.StopTimeout, j.systemctl("kill", "-s", "SIGKILL"))}, nil
+			}
 			return Change{Summary: fmt.Sprintf("%s stop, wait up to %s for PID %d, then SIGKILL", script, j.Inv.Rollout.StopTimeout, j.facts.PID)}, nil
 		},
 		Apply: func(ctx context.Context, j *Job) error {
@@ -55,14 +93,27 @@ func stopStep() Step {
 // product) to stop and waits for its PID to go; past stop_timeout it is
 // killed, with a warning. The startup script's stop returns at once,
 // before the server has exited; where the release's script is missing,
-// SIGTERM is what that script would have sent.
+// SIGTERM is what that script would have sent. On a systemd node the unit
+// is stopped (systemctl stop --no-block, so that stop_timeout, not the
+// unit's TimeoutStopSec, bounds the wait) and killed through systemctl kill.
 func (j *Job) stopServer(ctx context.Context, dir, product string) error {
-	pre := j.vars() + "R=" + q(dir) + "\n" + pidScript
+	pre := j.pidPre(dir)
+	unit := j.systemd() && dir == j.Paths.Home
 	script, _ := j.startCmd(product)
 	script = q(script)
-	out, err := sh(ctx, j.Conn, pre+"if alive; then if [ -f \"$R\"/"+script+" ]; then (cd \"$R\" && sh ./"+script+" stop >/dev/null 2>&1 </dev/null) || true; else kill -TERM \"$pid\"; fi; echo \"$pid\"; fi")
+	byScript := "if [ -f \"$R\"/" + script + " ]; then (cd \"$R\" && sh ./" + script + " stop >/dev/null 2>&1 </dev/null) || true; else kill -TERM \"$pid\"; fi"
+	stop := byScript
+	if unit {
+		stop = `if [ "$pid" = "$main" ]; then ` + j.systemctl("stop", "--no-block") + ` </dev/null >/dev/null; echo unit; else ` + byScript + `; fi`
+	}
+	out, err := sh(ctx, j.Conn, pre+"if alive; then "+stop+"; echo \"$pid\"; fi")
 	if err != nil {
 		return fmt.Errorf("stop: %w", err)
+	}
+	viaUnit := unit && strings.HasPrefix(out, "unit\n")
+	out = strings.TrimPrefix(out, "unit\n")
+	if viaUnit {
+		j.journal(ctx, Record{Step: "stop", Phase: PhaseNote, Detail: fmt.Sprintf("systemd unit %s: %s", j.Node.Service.Unit, j.systemctl("stop", "--no-block"))})
 	}
 	if strings.TrimSpace(out) == "" {
 		return nil
@@ -84,7 +135,12 @@ func (j *Job) stopServer(ctx context.Context, dir, product string) error {
 		}
 	}
 	j.warn(fmt.Sprintf("the server did not stop within %s; sending SIGKILL", j.Inv.Rollout.StopTimeout))
-	_, err = sh(ctx, j.Conn, pre+`if alive; then kill -9 "$pid"; fi
+	kill := `kill -9 "$pid"`
+	if viaUnit {
+		kill = `if [ "$pid" = "$main" ]; then ` + j.systemctl("kill", "-s", "SIGKILL") + `; else kill -9 "$pid"; fi`
+		j.journal(ctx, Record{Step: "stop", Phase: PhaseNote, Detail: fmt.Sprintf("systemd unit %s did not stop within %s: %s", j.Node.Service.Unit, j.Inv.Rollout.StopTimeout, j.systemctl("kill", "-s", "SIGKILL"))})
+	}
+	_, err = sh(ctx, j.Conn, pre+`if alive; then `+kill+`; fi
 i=0; while alive && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
 if alive; then echo "PID $pid survived SIGKILL" >&2; exit 1; fi`)
 	if err != nil {
@@ -111,8 +167,15 @@ func startStep() Step {
 			if j.facts.Running && (j.switched() || (j.Pack == nil && j.updated())) {
 				return Change{Done: true, Summary: "server running"}, nil
 			}
+			if j.systemd() {
+				return Change{Summary: j.systemctl("start")}, nil
+			}
 			script, args := j.startCmd(j.targetProduct())
-			return Change{Summary: script + " start" + strings.ReplaceAll(args, "'", "")}, nil
+			summary := script + " start" + strings.ReplaceAll(args, "'", "")
+			if slices.ContainsFunc(j.Node.Files, func(f inventory.File) bool { return f.Generated != "" }) {
+				summary = "load " + j.envFile() + ", " + summary
+			}
+			return Change{Summary: summary}, nil
 		},
 		Apply: func(ctx context.Context, j *Job) error { return j.startServer(ctx, j.targetProduct()) },
 	}
@@ -122,20 +185,45 @@ func startStep() Step {
 // so the health gate reads only this start's lines, and what the PID file
 // said before, so the gate can tell a server still booting from one that
 // exited.
+//
+// The startup script runs with the node's environment file (Product.EnvFile,
+// the jvm and env settings) loaded when the release has one; on a systemd
+// node systemctl starts the unit, which loads it through EnvironmentFile=.
 func (j *Job) startServer(ctx context.Context, product string) error {
 	start, args := j.startCmd(product)
+	launch := "cd \"$H\" && "
+	if f := j.envFile(); f != "" {
+		launch += "if [ -f ./" + q(f) + " ]; then set -a; . ./" + q(f) + "; set +a; fi\n"
+	}
+	launch += "sh ./" + q(start) + " start" + args + " </dev/null >/dev/null 2>&1"
+	if j.systemd() {
+		launch = j.systemctl("start") + " </dev/null >/dev/null"
+	}
 	script := j.vars() + `log="$H/repository/logs/wso2carbon.log"
 if [ -f "$log" ]; then wc -c < "$log"; else echo 0; fi
 echo "pid=$(cat "$H/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')"
-cd "$H" && sh ./` + q(start) + ` start` + args + ` </dev/null >/dev/null 2>&1`
+` + launch
 	out, err := sh(ctx, j.Conn, script)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
+	}
+	if j.systemd() {
+		j.journal(ctx, Record{Step: "start", Phase: PhaseNote, Detail: fmt.Sprintf("systemd unit %s: %s", j.Node.Service.Unit, j.systemctl("start"))})
 	}
 	size, pid, _ := strings.Cut(strings.TrimSpace(out), "\n")
 	j.logOffset, _ = strconv.ParseInt(strings.TrimSpace(size), 10, 64)
 	j.stalePID = strings.TrimPrefix(strings.TrimSpace(pid), "pid=")
 	return nil
+}
+
+// envFile is the environment file's path in a release (relative to it),
+// "" when the product has none.
+func (j *Job) envFile() string {
+	p, _, _, err := j.Product.EnvFile(j.Node)
+	if err != nil {
+		return ""
+	}
+	return p
 }
 
 // serverState returns the PID wso2carbon.pid of home names and, when that

@@ -307,6 +307,11 @@ func Make(o *Options, probed []NodePlan) *Plan {
 	byProfile := map[string][]NodePlan{}
 	for _, np := range probed {
 		byProfile[np.Profile] = append(byProfile[np.Profile], np)
+		if np.Facts != nil {
+			for _, w := range np.Facts.Warnings { // the service manager's (preflight)
+				p.Warnings = append(p.Warnings, np.Node+": "+w)
+			}
+		}
 	}
 	for _, prof := range inv.Rollout.Order {
 		if w, ok := makeWave(inv, prof, byProfile[prof], len(p.Waves)+1, &p.Warnings); ok {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim"
 	"slices"
 	"sort"
 	"strings"
@@ -177,6 +178,7 @@ func (e *env) completionInventory(words []string) *inventory.Inventory {
 	}
 	l := inventory.NewLoader()
 	l.Getenv = e.getenv
+	l.EnvFile = apim.Product{}.EnvFile // the jvm and env settings' file
 	inv, _ := l.Load(path)
 	return inv
 }

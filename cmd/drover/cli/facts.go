@@ -106,6 +106,14 @@ func renderFacts(e *env, facts []*tasks.Facts) {
 			yesNo(f.Running), yesNo(f.Healthy), tasks.HumanBytes(f.DiskFreeBytes), lockText(f.Lock), lastRunText(f.LastRun))
 	}
 	tw.Flush()
+	for _, f := range facts {
+		if s := f.Service; s != nil && s.Manager == "systemd" {
+			fmt.Fprintf(e.stderr, "%s: systemd unit %s is %s (MainPID %d)\n", f.Node, s.Unit, dash(s.ActiveState), s.MainPID)
+		}
+		for _, w := range f.Warnings {
+			fmt.Fprintf(e.stderr, "warning: %s: %s\n", f.Node, w)
+		}
+	}
 }
 
 func yesNo(b bool) string {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim"
 
 	"github.com/drover-sh/drover/inventory"
 	"github.com/hashicorp/hcl/v2"
@@ -14,6 +15,7 @@ import (
 func (e *env) loadInventory(g globals) (*inventory.Inventory, error) {
 	l := inventory.NewLoader()
 	l.Getenv = e.getenv
+	l.EnvFile = apim.Product{}.EnvFile // the jvm and env settings' file
 	inv, diags := l.Load(g.inventory)
 	if e.needsUpdate != "" && inv != nil && !diags.HasErrors() {
 		diags = append(diags, updateDiags(inv, e.needsUpdate)...)

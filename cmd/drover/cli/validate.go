@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/drover-sh/drover/tasks/apim"
 
 	"github.com/drover-sh/drover/inventory"
 	"github.com/urfave/cli/v2"
@@ -37,6 +38,7 @@ type validateOutput struct {
 func (e *env) runValidate(_ context.Context, g globals) error {
 	l := inventory.NewLoader()
 	l.Getenv = e.getenv
+	l.EnvFile = apim.Product{}.EnvFile // the jvm and env settings' file
 	inv, diags := l.Load(g.inventory)
 	if inv != nil && !diags.HasErrors() {
 		diags = append(diags, updateDiags(inv, "")...) // plan's needs, as warnings

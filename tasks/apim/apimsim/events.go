@@ -31,6 +31,14 @@ type Event struct {
 	Home    string    `json:"home"`
 	Profile string    `json:"profile,omitempty"`
 	Detail  string    `json:"detail,omitempty"`
+	// Of a "starting" event: the JVM options the startup script passed
+	// (JVM_MEM_OPTS, then JAVA_OPTS), JAVA_HOME, the systemd unit that
+	// started the server ("" for the script run directly) and the
+	// APIMSIM_ENV_* variables it saw.
+	JVM      []string          `json:"jvm,omitempty"`
+	JavaHome string            `json:"java_home,omitempty"`
+	Unit     string            `json:"unit,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
 }
 
 // appendEvent appends e as one JSON line with a single write (O_APPEND keeps lines from many

@@ -77,8 +77,15 @@ launch() {
   export CARBON_HOME
   # nohup + stdin from /dev/null + stdout/stderr to the log: nothing keeps the caller's
   # terminal or SSH channel open; the server puts itself in a new session.
-  nohup "$SIMBIN" server --home "$CARBON_HOME" "$@" </dev/null >>"$LOGDIR/wso2carbon.log" 2>&1 &
+  nohup "$SIMBIN" server --home "$CARBON_HOME" --mem-opts "$JVM_MEM_OPTS" --java-opts "$JAVA_OPTS" "$@" </dev/null >>"$LOGDIR/wso2carbon.log" 2>&1 &
 }
+
+# As the real script: the heap from JVM_MEM_OPTS (this default when unset), further JVM options
+# from JAVA_OPTS; the simulated server records both (split at blanks, as the real java command
+# line splits them) and JAVA_HOME in its "starting" event.
+if [ -z "$JVM_MEM_OPTS" ]; then
+  JVM_MEM_OPTS="-Xms256m -Xmx1024m"
+fi
 
 CMD=""
 OPTIMIZE=false
@@ -143,7 +150,7 @@ esac
 
 echo "CARBON_HOME environment variable is set to $CARBON_HOME"
 cd "$CARBON_HOME" || exit 1
-exec "$SIMBIN" server --home "$CARBON_HOME" --console "$@"
+exec "$SIMBIN" server --home "$CARBON_HOME" --console --mem-opts "$JVM_MEM_OPTS" --java-opts "$JAVA_OPTS" "$@"
 `
 	return strings.NewReplacer("@NAME@", r.name, "@VERSION@", r.version, "@SCRIPT@", script, "@OPTIMIZE@", optimize, "@SIMBIN@", shellQuote(simBin)).Replace(body)
 }

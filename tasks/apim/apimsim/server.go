@@ -27,6 +27,9 @@ type serverArgs struct {
 	console bool
 	profile string
 	jvm     []string
+	// memOpts and javaOpts are JVM_MEM_OPTS and JAVA_OPTS of the startup
+	// script, split at blanks.
+	memOpts, javaOpts []string
 }
 
 func parseServerArgs(args []string) (serverArgs, error) {
@@ -38,6 +41,12 @@ func parseServerArgs(args []string) (serverArgs, error) {
 			i++
 		case a == "--console":
 			o.console = true
+		case a == "--mem-opts" && i+1 < len(args):
+			o.memOpts = strings.Fields(args[i+1])
+			i++
+		case a == "--java-opts" && i+1 < len(args):
+			o.javaOpts = strings.Fields(args[i+1])
+			i++
 		default:
 			if p, ok := strings.CutPrefix(a, "-Dprofile="); ok {
 				o.profile = p
@@ -114,6 +123,25 @@ func superviseServer(args []string) int {
 		}
 		return ws.ExitStatus()
 	}
+}
+
+// UnitEnv is set by the lab's simulated systemctl for the servers its units
+// start: the unit's name.
+const UnitEnv = "APIMSIM_UNIT"
+
+// simEnv is the environment variables a test may set through drover's env
+// settings to see them reach the server: those named APIMSIM_ENV_*.
+func simEnv() map[string]string {
+	var out map[string]string
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "APIMSIM_ENV_") {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // node is one running server process.
@@ -205,7 +233,8 @@ func (n *node) run(sigs chan os.Signal) int {
 	startDelay := timing("APIMSIM_START_DELAY", all.StartDelay, defaultStartDelay)
 	slow, _ := parseDelay(n.faults.SlowStart)
 	crashAfter, _ := parseDelay(n.faults.CrashAfter)
-	n.event(EventStarting, strings.Join(n.o.jvm, " "))
+	appendEvent(home, Event{Event: EventStarting, PID: n.pid, Level: n.level, Home: home, Profile: n.o.profile, Detail: strings.Join(n.o.jvm, " "),
+		JVM: append(append([]string{}, n.o.memOpts...), n.o.javaOpts...), JavaHome: os.Getenv("JAVA_HOME"), Unit: os.Getenv(UnitEnv), Env: simEnv()})
 	n.log.infof(classCore, "Starting WSO2 Carbon...")
 	n.log.infof(classCore, "Operating System : Linux, amd64")
 	n.log.infof(classCore, "CARBON_HOME : %s", home)

@@ -78,7 +78,7 @@ func (l *Lab) rolloutOrder() []string {
 	return order
 }
 
-func (l *Lab) writeInventory(rollout string) error {
+func (l *Lab) writeInventory(rollout string, extra map[string]string) error {
 	if rollout == "" {
 		quoted := make([]string, 0, 4)
 		for _, p := range l.rolloutOrder() {
@@ -145,13 +145,20 @@ rollout {
   hook "after_healthy" { local = "./lb.sh enable ${node.name}" }
   file "repository/conf/deployment.toml" { template = "templates/gateway.toml" }`)
 		}
+		if x := extra[prof]; x != "" {
+			body = append(body, x)
+		}
 		if len(body) > 0 {
 			fmt.Fprintf(&b, "\nprofile %q {\n%s\n}\n", prof, strings.Join(body, "\n"))
 		}
 	}
 	for _, n := range l.Nodes {
-		fmt.Fprintf(&b, "\nnode %q {\n  profile = %q\n  host    = \"127.0.0.1\"\n  port    = %d\n  offset  = %d\n  home    = %q\n}\n",
-			n.Name, n.Profile, n.SSHPort, n.Offset, n.Home)
+		svc := ""
+		if n.Unit != "" {
+			svc = fmt.Sprintf("  service {\n    manager = \"systemd\"\n    unit    = %q\n  }\n", n.Unit)
+		}
+		fmt.Fprintf(&b, "\nnode %q {\n  profile = %q\n  host    = \"127.0.0.1\"\n  port    = %d\n  offset  = %d\n  home    = %q\n%s}\n",
+			n.Name, n.Profile, n.SSHPort, n.Offset, n.Home, svc)
 	}
 	if err := os.MkdirAll(filepath.Join(l.Dir, "templates"), 0o755); err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/drover-sh/drover/tasks/apim"
 	"github.com/drover-sh/drover/tasks/apim/apimsim"
 	"github.com/drover-sh/drover/tasks/apim/catalog"
 	"github.com/drover-sh/drover/transport/sshtest"
@@ -31,6 +32,10 @@ type NodeSpec struct {
 	// Distribution is the pack the node runs; "" for the release's default
 	// for the profile (4.5+: e.g. "all-in-one" for a mixed cluster).
 	Distribution string `json:"distribution,omitempty"`
+	// Systemd lays the node out under a simulated systemd unit
+	// (DefaultUnit, see systemd.go) and declares it in the inventory with
+	// service { manager = "systemd" }.
+	Systemd bool `json:"systemd,omitempty"`
 }
 
 // Spec describes a lab to create.
@@ -47,6 +52,9 @@ type Spec struct {
 	// StartDelay and StopDelay set the simulated server's timings ("" for
 	// its defaults).
 	StartDelay, StopDelay string
+	// Profiles adds lines to the inventory's profile blocks, by profile
+	// (such as a jvm block or an env map).
+	Profiles map[string]string
 }
 
 // DefaultNodes is the lab's default 4.x cluster: 2 control planes, 2
@@ -157,6 +165,9 @@ type Node struct {
 	Home    string `json:"home"`
 	SSHPort int    `json:"ssh_port"`
 	Offset  int    `json:"offset"`
+	// Unit is the simulated systemd unit that runs the node's server, ""
+	// when its startup script does.
+	Unit string `json:"unit,omitempty"`
 }
 
 // Lab is a created lab, as recorded in <dir>/lab.json.
@@ -299,6 +310,12 @@ func Create(spec Spec) (_ *Lab, err error) {
 		}
 		fmt.Fprintf(&known, "[127.0.0.1]:%d %s", n.SSHPort, pub)
 		l.Nodes = append(l.Nodes, n)
+		if ns.Systemd {
+			n.Unit = DefaultUnit
+			if err := l.InstallUnit(n, n.Unit, apim.EnvFilePath); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := os.WriteFile(l.KnownHosts, []byte(known.String()), 0o600); err != nil {
 		return nil, err
@@ -308,7 +325,7 @@ func Create(spec Spec) (_ *Lab, err error) {
 			return nil, err
 		}
 	}
-	if err := l.writeInventory(spec.Rollout); err != nil {
+	if err := l.writeInventory(spec.Rollout, spec.Profiles); err != nil {
 		return nil, err
 	}
 	return l, l.save()

@@ -439,6 +439,9 @@ func (l *Lab) startNode(ctx context.Context, n *Node) (err error) {
 	if p := d.StartProfile(n.Profile); p != "" {
 		args = append(args, "-Dprofile="+p)
 	}
+	if n.Unit != "" { // as the operator would: through the (simulated) systemctl
+		args = []string{filepath.Join(n.ShimDir(), "systemctl"), "start", n.Unit}
+	}
 	cmd := exec.CommandContext(ctx, "sh", args...)
 	cmd.Dir = n.Home
 	if out, err := cmd.CombinedOutput(); err != nil {

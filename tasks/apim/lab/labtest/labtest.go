@@ -10,6 +10,7 @@ package labtest
 
 import (
 	"context"
+	"github.com/drover-sh/drover/tasks/apim"
 	"os"
 	"path/filepath"
 	"sync"
@@ -129,6 +130,7 @@ func NewServed(t testing.TB, spec lab.Spec) (*lab.Lab, *lab.Servers) {
 func Inventory(t testing.TB, l *lab.Lab) *inventory.Inventory {
 	t.Helper()
 	ld := inventory.NewLoader()
+	ld.EnvFile = apim.Product{}.EnvFile
 	inv, diags := ld.Load(l.Inventory)
 	if diags.HasErrors() {
 		t.Fatalf("lab inventory: %v", diags)
