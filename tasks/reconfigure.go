@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strconv"
@@ -464,6 +465,9 @@ func (j *Job) recordManaged(ctx context.Context) {
 	sums := map[string]string{}
 	for _, f := range j.Node.Files {
 		sums[f.Path] = sumBytes(f.Content)
+	}
+	if j.facts != nil && maps.Equal(lastWritten(j.facts.journal), sums) {
+		return // recorded already: a run that had nothing to write
 	}
 	j.journal(ctx, Record{Step: "managed", Phase: PhaseNote, Sums: sums})
 }

@@ -199,8 +199,15 @@ func (j *Job) startServer(ctx context.Context, product string) error {
 	if j.systemd() {
 		launch = j.systemctl("start") + " </dev/null >/dev/null"
 	}
+	// A PID file naming a process that is not this home's server (a PID
+	// reused since, or a zombie no one reaped yet) makes the startup
+	// script say "already running" and start nothing: it is set aside.
 	script := j.vars() + `log="$H/repository/logs/wso2carbon.log"
 if [ -f "$log" ]; then wc -c < "$log"; else echo 0; fi
+R="$H"
+` + pidScript + `if [ -n "$pid" ] && ! alive && { kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ]; }; then
+  mv -f "$H/wso2carbon.pid" "$H/wso2carbon.pid.stale" && echo "stale=$pid"
+fi
 echo "pid=$(cat "$H/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')"
 ` + launch
 	out, err := sh(ctx, j.Conn, script)
@@ -210,9 +217,16 @@ echo "pid=$(cat "$H/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')"
 	if j.systemd() {
 		j.journal(ctx, Record{Step: "start", Phase: PhaseNote, Detail: fmt.Sprintf("systemd unit %s: %s", j.Node.Service.Unit, j.systemctl("start"))})
 	}
-	size, pid, _ := strings.Cut(strings.TrimSpace(out), "\n")
-	j.logOffset, _ = strconv.ParseInt(strings.TrimSpace(size), 10, 64)
-	j.stalePID = strings.TrimPrefix(strings.TrimSpace(pid), "pid=")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	j.logOffset, _ = strconv.ParseInt(strings.TrimSpace(lines[0]), 10, 64)
+	j.stalePID = ""
+	for _, l := range lines[1:] {
+		if v, ok := strings.CutPrefix(l, "stale="); ok {
+			j.warn("the PID file named process " + v + ", which is not this release's server (a reused PID or an exited server not yet reaped); set it aside as wso2carbon.pid.stale so the startup script starts the server")
+		} else if v, ok := strings.CutPrefix(l, "pid="); ok {
+			j.stalePID = strings.TrimSpace(v)
+		}
+	}
 	return nil
 }
 

@@ -118,7 +118,7 @@ func loadInline(t *testing.T, src string) *inventory.Inventory {
 // cluster where every node is reachable, running level 11, and a pack of
 // level 12 (testdata/golden/<example>.json).
 func TestGoldenPlans(t *testing.T) {
-	for _, ex := range []string{"apim-4.4-distributed", "apim-4.4-separate-km", "apim-3.2-distributed"} {
+	for _, ex := range []string{"apim-4.4-distributed", "apim-4.4-separate-km", "apim-3.2-distributed", "apim-4.7-split"} {
 		t.Run(ex, func(t *testing.T) {
 			inv, diags := inventory.NewLoader().Load(filepath.Join("..", "..", "examples", ex))
 			if diags.HasErrors() {

@@ -392,3 +392,51 @@ func (r *recorder) steps(typ string) []string {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// TestSystemdNodeIsReconfiguredThroughItsUnit: a template change on a
+// cluster where one gateway runs under a (simulated) systemd unit restarts
+// that gateway with systemctl, never with the startup script.
+func TestSystemdNodeIsReconfiguredThroughItsUnit(t *testing.T) {
+	t.Parallel()
+	specs := nodes(t, "gw=2")
+	specs[0].Systemd = true
+	l := labtest.New(t, lab.Spec{Nodes: specs})
+	rec := &recorder{}
+	o, _ := setup(t, l, rec)
+	if _, err := apply(t, o, plan(t, o)); err != nil {
+		t.Fatalf("the update: %v", err)
+	}
+	gw1 := l.Nodes[0]
+	before := systemctlCalls(t, gw1)
+	editTemplate(t, l, "enable_data_publishing = true", "enable_data_publishing = false")
+	o, _ = setup(t, l, rec)
+	o.Run = "reconfigure"
+	p := plan(t, o)
+	if acts := actions(p); acts["gw-1"] != rollout.ActionReconfigure || acts["gw-2"] != rollout.ActionReconfigure {
+		t.Fatalf("actions %v, want both gateways reconfigured", acts)
+	}
+	t0 := time.Now()
+	if _, err := apply(t, o, p); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	calls := systemctlCalls(t, gw1)[len(before):]
+	if countPrefix(calls, "stop") != 1 || countPrefix(calls, "start") != 1 {
+		t.Errorf("gw-1's systemctl saw %q during the reconfiguration, want one stop and one start", calls)
+	}
+	for _, s := range startsAfter(t, gw1, t0) {
+		if s.Unit != lab.DefaultUnit {
+			t.Errorf("gw-1 was started outside its unit: %+v", s)
+		}
+	}
+	if len(startsAfter(t, l.Nodes[1], t0)) != 1 {
+		t.Error("gw-2 (script) was not restarted once")
+	}
+	for _, n := range l.Nodes {
+		if !strings.Contains(fileOf(t, n, gatewayConf), "enable_data_publishing = false") {
+			t.Errorf("%s: the new deployment.toml was not written", n.Name)
+		}
+	}
+	if f := probe(t, o, "gw-1"); f.Service == nil || f.Service.ActiveState != "active" {
+		t.Errorf("gw-1's unit after the reconfiguration: %+v", f.Service)
+	}
+}

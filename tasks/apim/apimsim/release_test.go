@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -32,6 +33,14 @@ func TestServerPerPack(t *testing.T) {
 				n.start("-Dprofile=" + bad)
 				n.waitEvent(EventFailed)
 				waitFor(t, "the failed server to exit", func() bool { _, alive := PIDAlive(n.home); return !alive })
+				// The start script, like the real one, takes a zombie for a running server: wait
+				// until the failed server is reaped (slow where PID 1 is slow to reap orphans).
+				if pid, _ := PIDAlive(n.home); pid > 0 {
+					waitFor(t, "the failed server to be reaped", func() bool {
+						_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+						return err != nil
+					})
+				}
 				if log := n.runLog(); !strings.Contains(log, "ERROR") || !strings.Contains(log, "repository/components/"+bad) || strings.Contains(log, StartedMarker) {
 					t.Fatalf("start with -Dprofile=%s, log:\n%s", bad, log)
 				}
