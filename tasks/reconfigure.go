@@ -194,11 +194,13 @@ func (j *Job) desiredDigest() string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
+// configBackups holds the backups of the files reconfigurations replaced,
+// one directory per run.
+func (j *Job) configBackups() string { return path.Join(j.Paths.State, "config-backups") }
+
 // configBackup is where this run keeps the files its reconfiguration
 // replaces.
-func (j *Job) configBackup() string {
-	return path.Join(j.Paths.State, "config-backups", j.Run)
-}
+func (j *Job) configBackup() string { return path.Join(j.configBackups(), j.Run) }
 
 // keptBackups is how many configuration backups a node keeps.
 const keptBackups = 5
@@ -278,7 +280,7 @@ func reconfigureSteps() []Step {
 				if len(j.Drift()) == 0 {
 					return Change{Done: true, Summary: "the managed files are written"}, nil
 				}
-				return Change{Summary: "back up the files to replace in " + path.Dir(j.configBackup()) + ", checksummed"}, nil
+				return Change{Summary: "back up the files to replace in " + j.configBackups() + ", checksummed"}, nil
 			},
 			Apply: func(ctx context.Context, j *Job) error { return j.backupConfig(ctx) },
 		},

@@ -202,6 +202,10 @@ func TestTemplateChangeRollsOutOverSSH(t *testing.T) {
 		if !lineWith(b, gatewayConf) || !hasLine(b, "-enable_data_publishing = true") || !hasLine(b, "+enable_data_publishing = false") {
 			t.Errorf("%s: the plan does not show deployment.toml's diff:\n%s", n.Name, strings.Join(b, "\n"))
 		}
+		// The plan names the directory apply backs the replaced files up in.
+		if want := "backup back up the files to replace in " + statePath(n, "config-backups") + ", checksummed"; !slices.ContainsFunc(b, func(l string) bool { return strings.Join(strings.Fields(l), " ") == want }) {
+			t.Errorf("%s: the plan does not say %q:\n%s", n.Name, want, strings.Join(b, "\n"))
+		}
 		if lineWith(b, "stage") || lineWith(b, "optimize") {
 			t.Errorf("%s: a reconfiguration stages or optimizes:\n%s", n.Name, strings.Join(b, "\n"))
 		}
