@@ -162,6 +162,10 @@ func (j *Job) releaseCurrent() bool {
 
 const configTarget = "config:"
 
+// RollbackConfiguration is the Message of the rollback events of a
+// reconfiguration: the backed-up files are put back, the release stays.
+const RollbackConfiguration = "configuration"
+
 func isConfigTarget(t string) bool { return strings.HasPrefix(t, configTarget) }
 
 // configMode reports whether the node's job is a reconfiguration: its
@@ -474,14 +478,14 @@ func (j *Job) recordManaged(ctx context.Context) {
 // restarts the server and gates its health; after_healthy hooks end it.
 func (j *Job) rollbackConfig(ctx context.Context) error {
 	start := time.Now()
-	j.Sink.Emit(Event{Type: EventRollback, Node: j.Node.Name})
+	j.Sink.Emit(Event{Type: EventRollback, Node: j.Node.Name, Message: RollbackConfiguration})
 	j.journal(ctx, Record{Step: "rollback", Phase: PhaseBegin, Detail: "configuration"})
 	if err := j.rollbackConfigSteps(ctx); err != nil {
 		j.journal(context.WithoutCancel(ctx), Record{Step: "rollback", Phase: PhaseFail, Detail: oneLine(err.Error())})
 		return err
 	}
 	j.journal(ctx, Record{Step: "rollback", Phase: PhaseEnd, Detail: "configuration"})
-	j.Sink.Emit(Event{Type: EventRolledBack, Node: j.Node.Name, ElapsedMS: time.Since(start).Milliseconds()})
+	j.Sink.Emit(Event{Type: EventRolledBack, Node: j.Node.Name, Message: RollbackConfiguration, ElapsedMS: time.Since(start).Milliseconds()})
 	return nil
 }
 

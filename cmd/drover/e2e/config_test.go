@@ -408,6 +408,10 @@ func TestBadConfigRolledBackOverSSH(t *testing.T) {
 	if c := len(eventsAfter(t, next, apimsim.EventStopping, t0)); c != 0 {
 		t.Errorf("%s was stopped %d time(s) although the run should have halted before it", next.Name, c)
 	}
+	// What apply says: the configuration was rolled back, not the release.
+	if !regexp.MustCompile(`(?m)`+first.Name+` +rolled back in \S+: the previous configuration serves again$`).MatchString(r.stderr) || strings.Contains(r.stderr, "previous release") {
+		t.Errorf("apply's output does not say %s's configuration (not its release) was rolled back:\n%s", first.Name, r.stderr)
+	}
 	lb := f.lbSince(lbMark)
 	checkHooksPaired(t, f.lbLog())
 	if strings.Contains(lb, next.Name) || !strings.Contains(lb, "drain "+first.Name) {
