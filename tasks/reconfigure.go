@@ -163,6 +163,10 @@ func (j *Job) releaseCurrent() bool {
 
 const configTarget = "config:"
 
+// RollbackConfiguration is the Message of the rollback events of a
+// reconfiguration: the backed-up files are put back, the release stays.
+const RollbackConfiguration = "configuration"
+
 func isConfigTarget(t string) bool { return strings.HasPrefix(t, configTarget) }
 
 // configMode reports whether the node's job is a reconfiguration: its
@@ -195,11 +199,13 @@ func (j *Job) desiredDigest() string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
+// configBackups holds the backups of the files reconfigurations replaced,
+// one directory per run.
+func (j *Job) configBackups() string { return path.Join(j.Paths.State, "config-backups") }
+
 // configBackup is where this run keeps the files its reconfiguration
 // replaces.
-func (j *Job) configBackup() string {
-	return path.Join(j.Paths.State, "config-backups", j.Run)
-}
+func (j *Job) configBackup() string { return path.Join(j.configBackups(), j.Run) }
 
 // keptBackups is how many configuration backups a node keeps.
 const keptBackups = 5
@@ -279,7 +285,7 @@ func reconfigureSteps() []Step {
 				if len(j.Drift()) == 0 {
 					return Change{Done: true, Summary: "the managed files are written"}, nil
 				}
-				return Change{Summary: "back up the files to replace in " + path.Dir(j.configBackup()) + ", checksummed"}, nil
+				return Change{Summary: "back up the files to replace in " + j.configBackups() + ", checksummed"}, nil
 			},
 			Apply: func(ctx context.Context, j *Job) error { return j.backupConfig(ctx) },
 		},
@@ -476,14 +482,14 @@ func (j *Job) recordManaged(ctx context.Context) {
 // restarts the server and gates its health; after_healthy hooks end it.
 func (j *Job) rollbackConfig(ctx context.Context) error {
 	start := time.Now()
-	j.Sink.Emit(Event{Type: EventRollback, Node: j.Node.Name})
+	j.Sink.Emit(Event{Type: EventRollback, Node: j.Node.Name, Message: RollbackConfiguration})
 	j.journal(ctx, Record{Step: "rollback", Phase: PhaseBegin, Detail: "configuration"})
 	if err := j.rollbackConfigSteps(ctx); err != nil {
 		j.journal(context.WithoutCancel(ctx), Record{Step: "rollback", Phase: PhaseFail, Detail: oneLine(err.Error())})
 		return err
 	}
 	j.journal(ctx, Record{Step: "rollback", Phase: PhaseEnd, Detail: "configuration"})
-	j.Sink.Emit(Event{Type: EventRolledBack, Node: j.Node.Name, ElapsedMS: time.Since(start).Milliseconds()})
+	j.Sink.Emit(Event{Type: EventRolledBack, Node: j.Node.Name, Message: RollbackConfiguration, ElapsedMS: time.Since(start).Milliseconds()})
 	return nil
 }
 

@@ -113,8 +113,14 @@ func formatEvent(ev tasks.Event) string {
 		}
 		return "warning: " + ev.Message
 	case tasks.EventRollback:
+		if ev.Message == tasks.RollbackConfiguration {
+			return node + " rolling back to the previous configuration (the backed-up files)"
+		}
 		return node + " rolling back to the previous release"
 	case tasks.EventRolledBack:
+		if ev.Message == tasks.RollbackConfiguration {
+			return fmt.Sprintf("%s rolled back in %s: the previous configuration serves again", node, ms(ev.ElapsedMS))
+		}
 		return fmt.Sprintf("%s rolled back in %s: the previous release serves again", node, ms(ev.ElapsedMS))
 	}
 	return ev.Type + " " + ev.Node + " " + ev.Message

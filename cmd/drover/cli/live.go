@@ -97,6 +97,9 @@ func (v *liveView) sink() tasks.Sink {
 		case tasks.EventRollback:
 			if n != nil {
 				n.step, n.note, n.stepAt = "rollback", "back to the previous release", ev.At
+				if ev.Message == tasks.RollbackConfiguration {
+					n.note = "back to the previous configuration"
+				}
 			}
 		case tasks.EventNodeDone, tasks.EventNodeFailed:
 			delete(v.nodes, ev.Node)

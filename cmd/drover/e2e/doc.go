@@ -23,6 +23,13 @@
 // then a rollback of one gateway), and a gateway pack pointed at the traffic
 // manager's, refused with nothing changed.
 //
+// config_test.go walks configuration as desired state (issue 13): a changed
+// gateway template rolled out as a reconfiguration after an update, a file
+// edited by hand on one node reported and converged, a template the server
+// refuses rolled back on the first gateway with the run halted, the
+// operator's carried files kept across an update, and jvm/env settings
+// reaching the server and changed by a later reconfiguration.
+//
 // The tier skips without sshd (and fails instead when CI or
 // DROVER_TEST_REQUIRE_SSHD=1 is set), and skips under -short.
 package e2e
