@@ -231,6 +231,7 @@ func runNode(ctx context.Context, o *Options, n *inventory.Node, wave, batch int
 	r := &NodeReport{Node: n.Name, Profile: n.Profile}
 	o.Sink.Emit(tasks.Event{Type: tasks.EventNodeStarted, Run: o.Run, Node: n.Name, Profile: n.Profile, Wave: wave, Batch: batch})
 	c, err := o.Conns.Get(ctx, n)
+	what := "" // how the node was changed, for the done event: "" for an update
 	if err == nil {
 		j := o.job(n, c)
 		j.Redial = func(ctx context.Context) (tasks.Conn, error) {
@@ -238,13 +239,16 @@ func runNode(ctx context.Context, o *Options, n *inventory.Node, wave, batch int
 			return o.Conns.Get(ctx, n)
 		}
 		err = j.Apply(ctx, o.Inv.Rollout.AutoRollback)
+		if j.Reconfigure() {
+			what = "reconfigured"
+		}
 	}
 	r.ElapsedMS = time.Since(start).Milliseconds()
 	lost := false
 	switch {
 	case err == nil:
 		r.Outcome = OutcomeDone
-		o.Sink.Emit(tasks.Event{Type: tasks.EventNodeDone, Run: o.Run, Node: n.Name, Profile: n.Profile, Wave: wave, Batch: batch, ElapsedMS: r.ElapsedMS})
+		o.Sink.Emit(tasks.Event{Type: tasks.EventNodeDone, Run: o.Run, Node: n.Name, Profile: n.Profile, Wave: wave, Batch: batch, ElapsedMS: r.ElapsedMS, Message: what})
 		return r, false, nil
 	case ctx.Err() != nil:
 		r.Outcome, r.Error, lost = OutcomeStopped, err.Error(), true

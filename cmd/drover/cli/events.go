@@ -84,9 +84,13 @@ func formatEvent(ev tasks.Event) string {
 	case tasks.EventBatchDone:
 		return ""
 	case tasks.EventNodeStarted:
-		return node + " update started"
+		return node + " started"
 	case tasks.EventNodeDone:
-		return fmt.Sprintf("%s updated in %s", node, ms(ev.ElapsedMS))
+		what := "updated"
+		if ev.Message != "" {
+			what = ev.Message
+		}
+		return fmt.Sprintf("%s %s in %s", node, what, ms(ev.ElapsedMS))
 	case tasks.EventNodeFailed:
 		return fmt.Sprintf("%s FAILED (%s): %s", node, strings.ReplaceAll(ev.Message, "_", " "), strings.TrimPrefix(ev.Error, ev.Node+": "))
 	case tasks.EventNodeSkipped:
