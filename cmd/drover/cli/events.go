@@ -84,7 +84,7 @@ func formatEvent(ev tasks.Event) string {
 	case tasks.EventBatchDone:
 		return ""
 	case tasks.EventNodeStarted:
-		return node + " started"
+		return node + " update started"
 	case tasks.EventNodeDone:
 		what := "updated"
 		if ev.Message != "" {
