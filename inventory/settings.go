@@ -215,6 +215,14 @@ func (b *builder) rollout() {
 		if d.raw == nil {
 			continue
 		}
+		if d.name == "min_healthy_time" {
+			// "0s" is a legitimate choice: healthy once is enough (like
+			// Kubernetes' minReadySeconds of 0).
+			if v, err := time.ParseDuration(*d.raw); err == nil && v == 0 {
+				*d.dst = 0
+				continue
+			}
+		}
 		if v, ok := b.duration(*d.raw, attrRange(blk.Body, d.name), d.name); ok {
 			*d.dst = v
 		}

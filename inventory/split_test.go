@@ -125,3 +125,21 @@ node "gw-1" {
 }
 
 var sixtyFourA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+
+// TestMinHealthyTimeZero: "0s" means healthy once is enough.
+func TestMinHealthyTimeZero(t *testing.T) {
+	inv := loadSrc(t, `
+cluster "c" {
+  version = "4.4.0"
+  home    = "/opt/wso2/wso2am-4.4.0"
+}
+rollout { min_healthy_time = "0s" }
+node "gw-1" {
+  profile = "gateway-worker"
+  host    = "10.0.0.4"
+}
+`, nil)
+	if inv.Rollout.MinHealthyTime != 0 {
+		t.Fatalf("min_healthy_time = %s, want 0", inv.Rollout.MinHealthyTime)
+	}
+}

@@ -145,6 +145,14 @@ func (j *Job) healthGate(ctx context.Context) error {
 		if pid == 0 && (file == "" || file == j.stalePID) {
 			gone, since = 0, time.Time{}
 			reason = "the server has not written a new PID to wso2carbon.pid yet"
+			if time.Now().Before(deadline) {
+				// Wait on the node for the server to write its PID, looking
+				// every 50 ms: the first check runs as soon as it exists.
+				if err := j.waitNewPID(ctx, min(time.Until(deadline), stopWaitRound)); err != nil {
+					return fmt.Errorf("health: %w", err)
+				}
+				continue
+			}
 		} else if pid == 0 {
 			gone++
 			reason = "the server is not running"
@@ -209,4 +217,16 @@ func sideBySideSteps() []Step {
 		healthStep(),
 		afterHealthyStep(),
 	}
+}
+
+// waitNewPID waits on the node, up to d, until the PID file names a PID
+// other than the one it held before this start.
+func (j *Job) waitNewPID(ctx context.Context, d time.Duration) error {
+	looks := max(int(d/(50*time.Millisecond)), 1)
+	_, err := sh(ctx, j.Conn, j.vars()+fmt.Sprintf(`i=0; while [ $i -lt %d ]; do
+  p=$(cat "$H/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')
+  if [ -n "$p" ] && [ "$p" != %s ]; then break; fi
+  sleep 0.05; i=$((i+1))
+done`, looks, q(j.stalePID)))
+	return err
 }

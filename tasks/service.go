@@ -96,6 +96,10 @@ func stopStep() Step {
 // SIGTERM is what that script would have sent. On a systemd node the unit
 // is stopped (systemctl stop --no-block, so that stop_timeout, not the
 // unit's TimeoutStopSec, bounds the wait) and killed through systemctl kill.
+// stopWaitRound bounds one remote wait for a stopping server, so that a
+// lost connection or Ctrl-C is noticed within it.
+const stopWaitRound = 5 * time.Second
+
 func (j *Job) stopServer(ctx context.Context, dir, product string) error {
 	pre := j.pidPre(dir)
 	unit := j.systemd() && dir == j.Paths.Home
@@ -118,20 +122,23 @@ func (j *Job) stopServer(ctx context.Context, dir, product string) error {
 	if strings.TrimSpace(out) == "" {
 		return nil
 	}
+	// The wait runs on the node, looking every 50 ms, in rounds of at
+	// most stopWaitRound: drover sees the server go as it goes, at the
+	// cost of one round trip per round rather than one per look.
 	deadline := time.Now().Add(j.Inv.Rollout.StopTimeout)
 	for {
-		out, err := sh(ctx, j.Conn, pre+"if alive; then echo up; fi")
+		round := min(time.Until(deadline), stopWaitRound)
+		looks := max(int(round/(50*time.Millisecond)), 1)
+		out, err := sh(ctx, j.Conn, pre+fmt.Sprintf(`i=0; while alive && [ $i -lt %d ]; do sleep 0.05; i=$((i+1)); done
+if alive; then echo up; fi`, looks))
 		if err != nil {
 			return fmt.Errorf("wait for stop: %w", err)
 		}
 		if strings.TrimSpace(out) == "" {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if !time.Now().Before(deadline) {
 			break
-		}
-		if err := sleep(ctx, j.poll()); err != nil {
-			return err
 		}
 	}
 	j.warn(fmt.Sprintf("the server did not stop within %s; sending SIGKILL", j.Inv.Rollout.StopTimeout))
