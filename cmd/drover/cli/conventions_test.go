@@ -219,22 +219,3 @@ func TestStatusShowsLockOwner(t *testing.T) {
 		t.Errorf("status:\n%s", b.String())
 	}
 }
-
-func TestStatusShowsDrift(t *testing.T) {
-	var b strings.Builder
-	e := &env{stdout: &b}
-	renderStatus(e, []*tasks.Facts{
-		{Node: "gw-1", Profile: "gateway-worker", Reachable: true, Running: true, UpdateLevel: 12},
-		{Node: "gw-2", Profile: "gateway-worker", Reachable: true, Running: true, UpdateLevel: 12,
-			Drift: []tasks.Drift{{Path: "repository/conf/deployment.toml", ByHand: true, Restart: true}}},
-	})
-	if !strings.Contains(b.String(), "Configuration drift") || !strings.Contains(b.String(), "gw-2: repository/conf/deployment.toml changed on the node by hand") ||
-		strings.Contains(b.String(), "gw-1: repository") {
-		t.Errorf("status:\n%s", b.String())
-	}
-	b.Reset()
-	renderStatus(e, []*tasks.Facts{{Node: "gw-1", Profile: "gateway-worker", Reachable: true, Running: true, UpdateLevel: 12}})
-	if strings.Contains(b.String(), "drift") {
-		t.Errorf("status of a node without drift:\n%s", b.String())
-	}
-}

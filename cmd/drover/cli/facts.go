@@ -106,7 +106,6 @@ func renderFacts(e *env, facts []*tasks.Facts) {
 			yesNo(f.Running), yesNo(f.Healthy), tasks.HumanBytes(f.DiskFreeBytes), lockText(f.Lock), lastRunText(f.LastRun))
 	}
 	tw.Flush()
-	renderDrift(e.stdout, e.program(), facts)
 	for _, f := range facts {
 		if s := f.Service; s != nil && s.Manager == "systemd" {
 			fmt.Fprintf(e.stderr, "%s: systemd unit %s is %s (MainPID %d)\n", f.Node, s.Unit, dash(s.ActiveState), s.MainPID)

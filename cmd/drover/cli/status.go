@@ -49,22 +49,6 @@ func renderStatus(e *env, facts []*tasks.Facts) {
 			renderConflicts(e.stdout, "", e.program(), f.Node, f.UpdateConflicts)
 		}
 	}
-	renderDrift(e.stdout, e.program(), facts)
-}
-
-// renderDrift says which nodes' managed files differ from the inventory's
-// rendering, and where to see the diff.
-func renderDrift(w io.Writer, prog string, facts []*tasks.Facts) {
-	first := true
-	for _, f := range facts {
-		for _, d := range f.Drift {
-			if first {
-				fmt.Fprintf(w, "\nConfiguration drift (%s plan shows the diffs; apply converges them):\n", prog)
-				first = false
-			}
-			fmt.Fprintf(w, "  %s: %s %s\n", f.Node, d.Path, d.Why())
-		}
-	}
 }
 
 // renderConflicts shows an update the update tool stopped on conflicts:
