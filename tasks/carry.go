@@ -4,8 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -134,7 +132,7 @@ done
 			continue
 		}
 		p, old, mine := f[1], f[2], f[3]
-		next := sum256(pack[p])
+		next := sumBytes([]byte(pack[p]))
 		if mine == "absent" || mine == old || next == old || mine == next {
 			continue // the operator's copy is the old pack's, or none; the pack did not change it; or both agree
 		}
@@ -150,11 +148,6 @@ done
 			p, j.Pack.Product, j.Pack.Level, d)))
 	}
 	return details
-}
-
-func sum256(s string) string {
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
 }
 
 // textFiles returns, relative to the release directory, the regular files

@@ -110,7 +110,7 @@ func lastWritten(recs []Record) map[string]string {
 	return nil
 }
 
-// drift compares the node's managed files with their rendering.
+// driftOf compares the node's managed files with their rendering.
 func driftOf(n *inventory.Node, f *Facts) []Drift {
 	if f == nil || f.managed == nil {
 		return nil
@@ -189,7 +189,7 @@ func (j *Job) Reconfigure() bool { return j.reconfig }
 // RestartNeeded reports whether the reconfiguration restarts the server.
 func (j *Job) RestartNeeded() bool { return j.restartNeeded() }
 
-// configDigest identifies the desired configuration of the node: every
+// desiredDigest identifies the desired configuration of the node: every
 // managed file's path, mode and content.
 func (j *Job) desiredDigest() string {
 	h := sha256.New()
@@ -254,8 +254,8 @@ func (j *Job) restartNeeded() bool {
 	return slices.ContainsFunc(j.Drift(), func(d Drift) bool { return d.Restart })
 }
 
-// startedSinceWrite reports whether the server was started after the last
-// write of managed files and the health gate has not passed since.
+// healthOwed reports whether the server was started after the last write
+// of managed files and the health gate has not passed since.
 func (j *Job) healthOwed() bool {
 	recs := j.facts.journal
 	for i := len(recs) - 1; i >= 0; i-- {
