@@ -95,6 +95,9 @@ type StagedState struct {
 	Configured string `json:"configured,omitempty"` // digest of the configuration written
 	Optimized  bool   `json:"optimized,omitempty"`
 	Persisted  bool   `json:"persisted,omitempty"`
+	// PreCopied says the data was copied while the old server ran; the
+	// persist step then copies again only what changed since.
+	PreCopied bool `json:"precopied,omitempty"`
 	// PersistedFrom fingerprints the data the copy was taken from; a
 	// server that ran since changes it, and the copy is taken again.
 	PersistedFrom string `json:"persisted_from,omitempty"`

@@ -208,6 +208,7 @@ func sideBySideSteps() []Step {
 		stageStep(),
 		configureStep(),
 		optimizeStep(),
+		precopyStep(),
 		hookStep("before_stop", inventory.BeforeStop),
 		stopStep(),
 		persistStep(),

@@ -18,6 +18,9 @@ func persistStep() Step {
 				return Change{Done: true, Summary: "data already persisted"}, nil
 			}
 			ch := Change{Summary: "copy the Solr index and H2 databases from the stopped release, checksums verified"}
+			if j.stagedState().PreCopied || (!j.staged() && j.facts.Running) {
+				ch.Summary = "copy again, from the stopped release, what changed since the pre-copy; checksums verified"
+			}
 			if len(j.persistPaths()) == 0 {
 				ch.Summary = "nothing to copy: the inventory carries no data (reset_local_data), the new release keeps its own"
 			}
@@ -91,8 +94,19 @@ func (j *Job) persist(ctx context.Context) error {
 			}
 		}
 	}
+	if j.stagedState().PreCopied {
+		sums, stamp, ok, err := j.persistDelta(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !isConnLoss(err):
+			j.warn(err.Error() + "; copying all the data again")
+		case err != nil:
+			return err
+		case ok:
+			return j.persisted(ctx, sums, stamp, "copied again what changed since the pre-copy, verified")
+		}
+	}
 	var b strings.Builder
-	b.WriteString(j.vars() + "R=\"$H\"\n" + pidScript)
+	b.WriteString(j.pidPre(j.Paths.Home))
 	b.WriteString("if alive; then echo \"the server is still running (PID $pid); refusing to copy live data\" >&2; exit 1; fi\n")
 	b.WriteString(`sums() { (cd "$1" && find "$2" -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum | sha256sum | cut -d' ' -f1); }` + "\n")
 	fmt.Fprintf(&b, "for p in %s; do\n", transport.QuoteAll(j.persistPaths()...))
@@ -122,9 +136,16 @@ done
 	if err != nil {
 		return err
 	}
-	j.journal(ctx, Record{Step: "persist", Phase: PhaseNote, Detail: "copied and verified", Sums: sums})
+	return j.persisted(ctx, sums, stamp, "copied and verified")
+}
+
+// persisted records a verified copy of the data: in the journal with its
+// checksums, and in the staged release's state with the fingerprint of
+// the data it was taken from.
+func (j *Job) persisted(ctx context.Context, sums map[string]string, stamp, how string) error {
+	j.journal(ctx, Record{Step: "persist", Phase: PhaseNote, Detail: how, Sums: sums})
 	st := j.stagedState()
-	st.Persisted, st.PersistedFrom = true, stamp
+	st.Persisted, st.PersistedFrom, st.PreCopied = true, stamp, false
 	return j.writeStagedState(ctx, st)
 }
 
@@ -170,7 +191,7 @@ record() { printf '%s\n' ` + q(cur) + ` > "$S/current.json.tmp" && mv "$S/curren
 if [ ! -e "$H" ] && [ -d "$N" ]; then record; mv "$N" "$H"; fi
 [ -d "$H" ] || { echo "neither the staged nor the product directory is in place" >&2; exit 1; }
 record
-rm -f "$S/staged.json"
+rm -f "$S/staged.json" "$S/precopy.rec"
 `
 	if _, err := sh(ctx, j.Conn, script); err != nil {
 		return fmt.Errorf("switch: %w", err)

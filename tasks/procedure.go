@@ -24,7 +24,7 @@ type Job struct {
 	Run   string
 	Owner string
 	Sink  Sink
-	// Poll is how often the health gate looks again (default 250ms); the
+	// Poll is how often the health gate looks again (default 50ms); the
 	// waits for a server to stop or to write its PID run on the node.
 	Poll time.Duration
 	// Env resolves UPDATE_TOOL_* credentials and local hook variables;
@@ -393,7 +393,7 @@ func (j *Job) poll() time.Duration {
 	if j.Poll > 0 {
 		return j.Poll
 	}
-	return 250 * time.Millisecond
+	return 50 * time.Millisecond
 }
 
 func oneLine(s string) string {
