@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/drover-sh/drover/inventory"
@@ -19,6 +20,25 @@ type healthRun struct {
 	conn  Conn
 	node  *inventory.Node
 	paths Paths
+	// wait, when set, makes a log check wait on the node up to that long
+	// for its line, looking every 20 ms while the server (pid) lives: the
+	// gate sees the line as it is written instead of at its next poll.
+	wait time.Duration
+	pid  int
+	// waiting, when set, hears the reason a waiting check has not passed
+	// yet, as soon as the node says so.
+	waiting func(reason string)
+}
+
+// lineWriter calls fn once, on the first bytes written.
+type lineWriter struct {
+	once sync.Once
+	fn   func()
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.once.Do(w.fn)
+	return len(p), nil
 }
 
 // checkOnce runs every check once and returns "" when all pass, or why
@@ -40,8 +60,21 @@ func (h *healthRun) check(ctx context.Context, c inventory.HealthCheck, logOffse
 	case inventory.HealthLog:
 		log := h.paths.Home + "/repository/logs/wso2carbon.log"
 		script := fmt.Sprintf("tail -c +%d %s 2>/dev/null | grep -qE -- %s", logOffset+1, q(log), q(c.Pattern))
-		if _, err := sh(ctx, h.conn, script); err != nil {
-			return fmt.Sprintf("log: no line matching %q yet", c.Pattern)
+		reason := fmt.Sprintf("log: no line matching %q yet", c.Pattern)
+		if h.wait > 0 && h.pid > 0 {
+			script = fmt.Sprintf(`i=0; while :; do
+  if %s; then exit 0; fi
+  [ $i -lt %d ] && [ -d /proc/%d ] || exit 1
+  [ $i -gt 0 ] || echo waiting
+  sleep 0.02; i=$((i+1))
+done`, script, int(h.wait/(20*time.Millisecond)), h.pid)
+		}
+		opts := transport.RunOptions{MaxOutput: 4096}
+		if h.waiting != nil {
+			opts.Stdout = &lineWriter{fn: func() { h.waiting(reason) }}
+		}
+		if _, err := h.conn.Run(ctx, "sh -c "+q(script), opts); err != nil {
+			return reason
 		}
 	case inventory.HealthHTTP:
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)
@@ -162,6 +195,10 @@ func (j *Job) healthGate(ctx context.Context) error {
 			since = time.Time{}
 		} else {
 			gone = 0
+			h.pid, h.wait = pid, min(max(time.Until(deadline), 0), stopWaitRound)
+			h.waiting = func(reason string) {
+				j.Sink.Emit(Event{Type: EventProgress, Node: j.Node.Name, Step: "health", Message: reason})
+			}
 			reason = h.checkOnce(ctx, j.Node.Health, j.logOffset)
 			switch {
 			case reason != "":

@@ -52,7 +52,21 @@ func persistStep() Step {
 	}
 }
 
+// persistSizes measures the persisted data in home (du, KiB), once per
+// probe of the node: the sizes are for the plan and the disk check, and a
+// step in the middle of the downtime should not pay for them again.
 func (j *Job) persistSizes(ctx context.Context) (map[string]int64, error) {
+	if j.sizes != nil && j.sizesOf == j.facts {
+		return j.sizes, nil
+	}
+	sizes, err := j.measurePersisted(ctx)
+	if err == nil {
+		j.sizes, j.sizesOf = sizes, j.facts
+	}
+	return sizes, err
+}
+
+func (j *Job) measurePersisted(ctx context.Context) (map[string]int64, error) {
 	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\" 2>/dev/null || exit 0\nfor p in "+transport.QuoteAll(j.persistPaths()...)+"; do [ -e \"$p\" ] && printf '%s\\t' \"$p\" && du -sk \"$p\" | cut -f1; done; true")
 	if err != nil {
 		return nil, fmt.Errorf("measure persisted data: %w", err)

@@ -35,6 +35,9 @@ type Job struct {
 	Redial func(ctx context.Context) (Conn, error)
 
 	facts *Facts
+	// sizes are the persisted data's sizes measured for facts.
+	sizes   map[string]int64
+	sizesOf *Facts
 	// reconfig is set once the job finds the node's release current and
 	// its configuration drifted (or a reconfiguration unfinished): the job
 	// then reconfigures the node instead of updating it.
