@@ -109,6 +109,11 @@ func Apply(soft, hard context.Context, o *Options, p *Plan) (*Report, error) {
 		unlockAll(context.WithoutCancel(hard), o, targets, nodes)
 	}()
 
+	// While a batch is out of service, the nodes of the next one are
+	// prepared (staged, configured, data pre-copied) ahead of their turn.
+	pre := newAhead(soft, o)
+	defer pre.stop()
+
 	results := map[string]*NodeReport{}
 	var mu sync.Mutex
 	failures := 0
@@ -157,6 +162,7 @@ waves:
 			for _, np := range batch {
 				n := nodes[np.Node]
 				g.Go(func() error {
+					pre.wait(n.Name)
 					r, lost, nerr := runNode(hard, o, n, w.Number, bn)
 					mu.Lock()
 					defer mu.Unlock()
@@ -176,6 +182,9 @@ waves:
 					}
 					return nil
 				})
+			}
+			for _, np := range upcoming(p.Waves, w.Number, queue, len(batch)) {
+				pre.start(nodes[np.Node])
 			}
 			g.Wait()
 			o.Sink.Emit(tasks.Event{Type: tasks.EventBatchDone, Run: o.Run, Wave: w.Number, Batch: bn, Profile: w.Profile})
@@ -336,4 +345,79 @@ func CheckCapacity(ctx context.Context, o *Options, n *inventory.Node) error {
 	slices.Sort(others)
 	return &RefusedError{Reasons: []string{fmt.Sprintf("%s: taking it out of service would leave %d node(s) of %s out with max_unavailable %d; out already: %s",
 		n.Name, len(down)+1, n.Profile, max, strings.Join(others, ", "))}}
+}
+
+// upcoming returns the next n nodes to update after the batch in flight:
+// the head of the wave's queue, then the first batch of the waves after.
+func upcoming(waves []Wave, current int, queue []NodePlan, n int) []NodePlan {
+	out := queue[:min(n, len(queue))]
+	for _, w := range waves {
+		if len(out) >= n {
+			break
+		}
+		if w.Number <= current || len(w.Batches) == 0 {
+			continue
+		}
+		b := w.Batches[0].Nodes
+		out = append(slices.Clone(out), b[:min(n-len(out), len(b))]...)
+	}
+	return out
+}
+
+// ahead prepares nodes ahead of their turn (tasks.Job.Prepare), one
+// goroutine per node, at most once per node per run. A node's turn waits
+// for its preparation to end: one node never runs two procedures at once.
+type ahead struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	o      *Options
+	mu     sync.Mutex
+	done   map[string]chan struct{}
+}
+
+func newAhead(ctx context.Context, o *Options) *ahead {
+	ctx, cancel := context.WithCancel(ctx)
+	return &ahead{ctx: ctx, cancel: cancel, o: o, done: map[string]chan struct{}{}}
+}
+
+func (a *ahead) start(n *inventory.Node) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if n == nil || a.done[n.Name] != nil || a.ctx.Err() != nil {
+		return
+	}
+	ch := make(chan struct{})
+	a.done[n.Name] = ch
+	go func() {
+		defer close(ch)
+		c, err := a.o.Conns.Get(a.ctx, n)
+		if err != nil {
+			return // the node's turn dials again and reports it
+		}
+		a.o.job(n, c).Prepare(a.ctx)
+	}()
+}
+
+// wait returns once the node's preparation, if any, has ended.
+func (a *ahead) wait(name string) {
+	a.mu.Lock()
+	ch := a.done[name]
+	a.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// stop cancels the preparations still running and waits for them.
+func (a *ahead) stop() {
+	a.cancel()
+	a.mu.Lock()
+	chs := make([]chan struct{}, 0, len(a.done))
+	for _, ch := range a.done {
+		chs = append(chs, ch)
+	}
+	a.mu.Unlock()
+	for _, ch := range chs {
+		<-ch
+	}
 }
