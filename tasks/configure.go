@@ -121,7 +121,7 @@ func (j *Job) carriedChanged(ctx context.Context) ([]string, error) {
 // changed or removed on the running release since do not linger.
 func (j *Job) configure(ctx context.Context) error {
 	if j.stagedState().Configured != "" {
-		if err := j.unpack(ctx); err != nil {
+		if err := j.restage(ctx); err != nil {
 			return err
 		}
 	}
