@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"runtime"
 	"slices"
@@ -70,7 +71,7 @@ type packManifest struct {
 // Manifest returns the pack's manifest, computed on first use by reading
 // the zip once (every entry inflated and hashed); safe for concurrent use.
 func (p *Pack) Manifest() (*PackManifest, error) {
-	p.manifest.once.Do(func() { p.manifest.m, p.manifest.err = readManifest(p.Path, p.Top) })
+	p.manifest.once.Do(func() { p.manifest.m, p.manifest.err = readManifest(p.Path, p.Top, p.SHA256) })
 	return p.manifest.m, p.manifest.err
 }
 
@@ -85,12 +86,29 @@ func unixCreator(zf *zip.File) bool {
 	return false
 }
 
-func readManifest(zipPath, top string) (*PackManifest, error) {
+// readManifest reads the manifest of the zip at zipPath, whose sha256
+// must still be want: the manifest is what staging verifies the node's
+// release against.
+func readManifest(zipPath, top, want string) (*PackManifest, error) {
 	zr, err := zip.OpenReader(zipPath)
 	if err != nil {
 		return nil, fmt.Errorf("pack manifest: %w", err)
 	}
 	defer zr.Close()
+	sum := make(chan string, 1)
+	go func() {
+		h := sha256.New()
+		f, err := os.Open(zipPath)
+		if err == nil {
+			_, err = io.Copy(h, f)
+			f.Close()
+		}
+		if err != nil {
+			sum <- err.Error()
+			return
+		}
+		sum <- hex.EncodeToString(h.Sum(nil))
+	}()
 	m := &PackManifest{byPath: map[string]int{}}
 	add := func(e PackEntry) {
 		if i, ok := m.byPath[e.Path]; ok {
@@ -188,6 +206,9 @@ func readManifest(zipPath, top string) (*PackManifest, error) {
 	}
 	close(next)
 	wg.Wait()
+	if got := <-sum; ferr == nil && got != want {
+		ferr = fmt.Errorf("%s changed since it was opened (sha256 %.12s, not %.12s)", zipPath, got, want)
+	}
 	if ferr != nil {
 		return nil, fmt.Errorf("pack manifest: %w", ferr)
 	}
