@@ -148,8 +148,8 @@ func stageStep() Step {
 			j.delta = d
 			var ch Change
 			if d.whole == "" {
-				ch = Change{Summary: fmt.Sprintf("ship %s of %s (delta from the running release: %s of %s files)",
-					HumanBytes(d.stream), HumanBytes(j.Pack.Size), thousands(d.shippedFiles()), thousands(d.m.Files)), Bytes: d.stream}
+				ch = Change{Summary: fmt.Sprintf("ship %s of %s (%s; delta from the running release: %s of %s files)",
+					HumanBytes(d.stream), j.Pack.Top, HumanBytes(j.Pack.Size), thousands(d.shippedFiles()), thousands(d.m.Files)), Bytes: d.stream}
 				ch.Details = append(ch.Details, fmt.Sprintf("copy %s files from the running release (%d from another path); verify every file against the pack", thousands(len(d.same)+len(d.moved)), len(d.moved)))
 			} else {
 				ch = Change{Summary: fmt.Sprintf("push %s (%s) and unpack it beside home (whole pack: %s)", j.Pack.Top, HumanBytes(j.Pack.Size), d.whole), Bytes: j.Pack.Size}
