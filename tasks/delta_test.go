@@ -115,6 +115,9 @@ func TestDeltaStagingExactTree(t *testing.T) {
 		t.Fatalf("delta staging fell back: %v", w)
 	}
 	sameTree(t, treeOf(t, f.job.Paths.Staged()), f.want(t))
+	if b, _ := os.ReadFile(filepath.Join(f.job.Paths.Staged(), "conf/x.xml")); string(b) != "<x>pack</x>\n" {
+		t.Errorf("the staged conf/x.xml is %q, want the pack's (the operator's edit is configure's to carry)", b)
+	}
 	if _, err := os.Stat(f.job.Paths.Pack(f.new.SHA256)); err == nil {
 		t.Error("the whole pack was pushed")
 	}

@@ -123,8 +123,7 @@ func readManifest(zipPath, top, want string) (*PackManifest, error) {
 		m.byPath[e.Path] = len(m.Entries)
 		m.Entries = append(m.Entries, e)
 	}
-	var dirs func(p string)
-	dirs = func(p string) { // the folders above p, implied unless listed
+	dirs := func(p string) { // the folders above p, implied unless listed
 		for d := path.Dir(p); d != "." && d != "/"; d = path.Dir(d) {
 			if _, ok := m.byPath[d]; ok {
 				return
