@@ -117,11 +117,12 @@ func (j *Job) carriedChanged(ctx context.Context) ([]string, error) {
 }
 
 // configure builds the staged release's configuration. A release that was
-// configured before is unpacked again first, so files carried then and
-// changed or removed on the running release since do not linger.
+// configured before is staged again first (unpacked from the pack on the
+// node, or assembled by delta), so files carried then and changed or
+// removed on the running release since do not linger.
 func (j *Job) configure(ctx context.Context) error {
 	if j.stagedState().Configured != "" {
-		if err := j.unpack(ctx); err != nil {
+		if err := j.restage(ctx); err != nil {
 			return err
 		}
 	}

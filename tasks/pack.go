@@ -28,6 +28,8 @@ type Pack struct {
 	Product string
 	// Level is "update-level" from updates/config.json.
 	Level int
+
+	manifest packManifest
 }
 
 // PackError reports a pack that cannot be used. Nothing has been changed

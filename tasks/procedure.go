@@ -51,6 +51,9 @@ type Job struct {
 	// the file itself once it boots, so until it changes the server of this
 	// start has not started yet (which is not the same as having exited).
 	stalePID string
+	// delta is what the stage step's probe found the node lacks, for its
+	// apply.
+	delta *delta
 }
 
 // Change is what a step would do, as probed.

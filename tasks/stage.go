@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/drover-sh/drover/inventory"
@@ -143,7 +144,16 @@ func stageStep() Step {
 			case j.switched() || j.staged():
 				return Change{Done: true, Summary: "already staged"}, nil
 			}
-			ch := Change{Summary: fmt.Sprintf("push %s (%s) and unpack it beside home", j.Pack.Top, HumanBytes(j.Pack.Size)), Bytes: j.Pack.Size}
+			d := j.prepareDelta(ctx)
+			j.delta = d
+			var ch Change
+			if d.whole == "" {
+				ch = Change{Summary: fmt.Sprintf("ship %s of %s (%s; delta from the running release: %s of %s files)",
+					HumanBytes(d.stream), j.Pack.Top, HumanBytes(j.Pack.Size), thousands(d.shippedFiles()), thousands(d.m.Files)), Bytes: d.stream}
+				ch.Details = append(ch.Details, fmt.Sprintf("copy %s files from the running release (%d from another path); verify every file against the pack", thousands(len(d.same)+len(d.moved)), len(d.moved)))
+			} else {
+				ch = Change{Summary: fmt.Sprintf("push %s (%s) and unpack it beside home (whole pack: %s)", j.Pack.Top, HumanBytes(j.Pack.Size), d.whole), Bytes: j.Pack.Size}
+			}
 			if j.facts.Previous {
 				ch.Details = append(ch.Details, fmt.Sprintf("discard the release kept from the update before (level %d)", j.facts.PreviousLvl))
 			}
@@ -151,6 +161,15 @@ func stageStep() Step {
 		},
 		Apply: func(ctx context.Context, j *Job) error { return j.stage(ctx) },
 	}
+}
+
+// thousands renders n with thousands separators: 2,310.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func (j *Job) stage(ctx context.Context) error {
@@ -163,8 +182,36 @@ func (j *Job) stage(ctx context.Context) error {
 		}
 		j.facts.Previous = false
 	}
+	return j.stageRelease(ctx)
+}
+
+// stageRelease makes the staged release from scratch: by delta from the
+// running release when that works, else from the whole pack.
+func (j *Job) stageRelease(ctx context.Context) error {
+	d := j.delta
+	j.delta = nil
+	if d == nil || d.pack != j.Pack.SHA256 {
+		d = j.prepareDelta(ctx)
+	}
+	if d.whole == "" {
+		err := j.stageDelta(ctx, d)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || isConnLoss(err) {
+			return err
+		}
+		d.whole = "staging by delta failed: " + err.Error()
+		j.warn(d.whole + "; pushing the whole pack")
+	}
+	j.journal(ctx, Record{Step: "stage", Phase: PhaseNote, Detail: "push the whole pack: " + d.whole})
+	return j.pushWhole(ctx, d)
+}
+
+// pushWhole pushes the pack and unpacks it.
+func (j *Job) pushWhole(ctx context.Context, d *delta) error {
 	remote := j.Paths.Pack(j.Pack.SHA256)
-	if _, err := sh(ctx, j.Conn, j.vars()+`mkdir -p "$S/packs" && find "$S/packs" -name '*.zip' ! -name `+q(j.Pack.SHA256+".zip")+` -delete`); err != nil {
+	if _, err := sh(ctx, j.Conn, j.vars()+`rm -rf `+q(j.Paths.Delta())+` && mkdir -p "$S/packs" && find "$S/packs" -name '*.zip' ! -name `+q(j.Pack.SHA256+".zip")+` -delete`); err != nil {
 		return err
 	}
 	res, err := j.Conn.Upload(ctx, j.Pack.Path, remote, transport.UploadOptions{
@@ -179,27 +226,72 @@ func (j *Job) stage(ctx context.Context) error {
 	if res.Skipped {
 		j.Sink.Emit(Event{Type: EventProgress, Node: j.Node.Name, Step: "stage", Message: "pack already on the node", Done: j.Pack.Size, Total: j.Pack.Size})
 	}
-	return j.unpack(ctx)
+	return j.unpackWith(ctx, d)
+}
+
+// restage makes the staged release again from scratch: from the pack on
+// the node when it was pushed whole, else as staging does.
+func (j *Job) restage(ctx context.Context) error {
+	out, err := sh(ctx, j.Conn, "[ -f "+q(j.Paths.Pack(j.Pack.SHA256))+" ] && echo yes || true")
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(out) == "yes" {
+		return j.unpack(ctx)
+	}
+	return j.stageRelease(ctx)
 }
 
 // unpack makes the pushed pack the staged release, from scratch.
-func (j *Job) unpack(ctx context.Context) error {
+func (j *Job) unpack(ctx context.Context) error { return j.unpackWith(ctx, nil) }
+
+// unpackWith unpacks the pushed pack and records the sha256s of the
+// staged release's files (the pack's, as its manifest says) with those of
+// the running release that d knows, so the next update needs not hash
+// them on the node.
+func (j *Job) unpackWith(ctx context.Context, d *delta) error {
 	remote := j.Paths.Pack(j.Pack.SHA256)
 	script := j.vars() + fmt.Sprintf(`rm -rf "$S/unpack" "$N" "$S/staged.json"
 mkdir -p "$S/unpack"
 if ! out=$(unzip -q %s -d "$S/unpack" 2>&1); then rm -rf "$S/unpack"; echo "unzip failed: $out" | tail -n 3 >&2; exit 1; fi
 [ -d "$S/unpack/"%s ] || { echo "the pack has no folder %s" >&2; exit 1; }
 mv "$S/unpack/"%s "$N" && rm -rf "$S/unpack"
+# For the sha256 cache; a find without -printf costs only the cache.
+{ cd "$N" && find . -type f -printf '%%s\t%%T@\t%%P\0'; } 2>/dev/null || true
 `, q(remote), q(j.Pack.Top), j.Pack.Top, q(j.Pack.Top))
-	if _, err := sh(ctx, j.Conn, script); err != nil {
+	out, err := runBig(ctx, j.Conn, script, nil)
+	if err != nil {
 		var said string
 		if xe := (*transport.ExitError)(nil); errors.As(err, &xe) {
 			said = lastLines(string(xe.Stderr), 1)
 		}
 		return fmt.Errorf("unpack: %w", j.noSpace(ctx, err, "unpack the pack", j.Paths.Unpack(), j.Paths.State, j.Pack.Unpacked, said))
 	}
+	j.recordUnpackedSums(ctx, d, out)
 	j.recordPristine(ctx)
 	return j.writeStagedState(ctx, StagedState{Pack: j.Pack.SHA256, Level: j.Pack.Level})
+}
+
+// recordUnpackedSums writes the sha256 cache for a release unzipped from
+// the pack. A failure costs only hashing on the next update.
+func (j *Job) recordUnpackedSums(ctx context.Context, d *delta, listing string) {
+	m, err := j.Pack.Manifest()
+	if err != nil {
+		return
+	}
+	var sums []nodeFile
+	if d != nil {
+		sums = slices.Clone(d.home)
+	}
+	for _, f := range parseFileList(listing) {
+		if e, ok := m.Entry(f.Path); ok && e.Type == 'f' && e.Size == f.Size {
+			f.SHA256 = e.SHA256
+			sums = append(sums, f)
+		}
+	}
+	if err := j.writeSums(ctx, sums); err != nil {
+		j.warn("could not record the staged release's sha256s (the next update hashes its files again): " + err.Error())
+	}
 }
 
 // HumanBytes renders a byte count for people: 1.5 MiB.

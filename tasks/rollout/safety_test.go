@@ -337,10 +337,13 @@ func TestRollbackAfterThePackWasRebuilt(t *testing.T) {
 	if _, err := apply(t, o, plan(t, o)); err != nil {
 		t.Fatalf("apply: %v", err)
 	}
-	if err := apimsim.BuildPack(l.Pack, apimsim.Spec{Version: l.Version, Level: l.Level + 2, SimBin: l.SimBin}); err != nil {
+	// Beside the pack the update used, which the next round updates to
+	// again.
+	rebuiltPath := l.Pack + ".rebuilt.zip"
+	if err := apimsim.BuildPack(rebuiltPath, apimsim.Spec{Version: l.Version, Level: l.Level + 2, SimBin: l.SimBin}); err != nil {
 		t.Fatal(err)
 	}
-	rebuilt, err := tasks.OpenPack(l.Pack, "")
+	rebuilt, err := tasks.OpenPack(rebuiltPath, "")
 	if err != nil {
 		t.Fatal(err)
 	}
