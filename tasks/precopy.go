@@ -373,7 +373,7 @@ fi
 	if err != nil {
 		return nil, "", true, fmt.Errorf("copy the data that changed: %w", err)
 	}
-	if err := sameTree(after.trees['a'], after.trees['b']); err != nil {
+	if err := sameListing(after.trees['a'], after.trees['b']); err != nil {
 		return nil, "", true, fmt.Errorf("the copy of the data is not the stopped server's: %w; the staged release was not switched in", err)
 	}
 	files := map[string]string{}
@@ -407,9 +407,9 @@ fi
 	return treeSums(paths, files, after.trees['a']), after.stamp, true, nil
 }
 
-// sameTree reports the first difference between two listings in what the
+// sameListing reports the first difference between two listings in what the
 // new release sees: kinds, modes and file sizes.
-func sameTree(a, b map[string]entry) error {
+func sameListing(a, b map[string]entry) error {
 	names := make([]string, 0, len(a))
 	for n := range a {
 		names = append(names, n)
