@@ -80,6 +80,9 @@ function row(figure, value, target, verdict) {
 		printf "  %-8s wall %7s   downtime %6s (events)  %6s (own account)   above own stop+start %6s\n", "drover", m["drover-wall-s"], m["drover-down-s"], m["drover-record-down-s"], m["drover-over-own-s"]
 		printf "  %-8s wall %7s   downtime %6s (events)  %6s (own account)   above own stop+start %6s\n", "script", m["script-wall-s"], m["script-down-s"], m["script-said-down-s"], m["script-over-own-s"]
 		printf "  server own stop+start %s   wall ratio %s   downtime ratio %s\n", m["server-own-s"], m["wall-ratio"], m["down-ratio"]
+		steps = ""
+		for (i = 3; i + 1 <= NF; i += 2) if ($(i + 1) ~ /^step-/) { st = $(i + 1); sub(/^step-/, "", st); sub(/-s$/, "", st); steps = steps sprintf(" %s %s", st, $i) }
+		if (steps != "") printf "  drover per node, mean s per step:%s\n", steps
 		row(sprintf("rollout wall, index %s: drover/script", idx), m["wall-ratio"] "x", "<= 1.1x", ok(m["wall-ratio"] <= 1.1))
 		row(sprintf("downtime/node above server stop+start, index %s", idx), m["drover-over-own-s"] " s", "<= 0.3 s", ok(m["drover-over-own-s"] <= 0.3))
 		if (idx == "0MiB")

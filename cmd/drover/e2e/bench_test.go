@@ -237,6 +237,8 @@ type sideResult struct {
 	// stop step to the end of the health gate); the script's printed timestamps (stop issued
 	// to the startup line seen).
 	said time.Duration
+	// steps is drover's time per step, summed over the nodes (from its run record).
+	steps map[string]time.Duration
 }
 
 // runDrover runs `drover apply --yes` and reads its run record.
@@ -279,6 +281,12 @@ func (l *benchLab) runDrover() sideResult {
 			Nodes  int   `json:"nodes"`
 			MeanMS int64 `json:"mean_ms"`
 		} `json:"downtime"`
+		Nodes []struct {
+			Steps []struct {
+				Step       string
+				Start, End time.Time
+			} `json:"steps"`
+		} `json:"nodes"`
 	}
 	if err := json.Unmarshal(out, &tl); err != nil {
 		b.Fatalf("drover runs show --json: %v\n%s", err, out)
@@ -287,6 +295,14 @@ func (l *benchLab) runDrover() sideResult {
 		b.Fatalf("the run record has downtime for %d nodes, want %d", tl.Downtime.Nodes, len(l.lab.Nodes))
 	}
 	res.said = time.Duration(tl.Downtime.MeanMS) * time.Millisecond
+	res.steps = map[string]time.Duration{}
+	for _, n := range tl.Nodes {
+		for _, st := range n.Steps {
+			if !st.End.IsZero() {
+				res.steps[st.Step] += st.End.Sub(st.Start)
+			}
+		}
+	}
 	l.events(&res)
 	return res
 }
@@ -460,7 +476,8 @@ func (l *benchLab) release() {
 // is per node): drover-wall-s, script-wall-s, wall-ratio (drover/script; target <= 1.1);
 // drover-down-s, script-down-s, down-ratio (target: drover <= script with the index);
 // server-own-s (the server's own stop + start) and drover-over-own-s (drover's downtime above
-// it; target <= 0.3); drover-record-down-s and script-said-down-s (each side's own account).
+// it; target <= 0.3); drover-record-down-s and script-said-down-s (each side's own account);
+// step-NAME-s, drover's mean time per node in each step of its procedure.
 func BenchmarkRolloutVsScript(b *testing.B) {
 	if testing.Short() {
 		b.Skip("real-sshd end-to-end tier skipped with -short")
@@ -473,12 +490,15 @@ func BenchmarkRolloutVsScript(b *testing.B) {
 	sshdtest.RequireProgram(b, "unzip")
 	for _, index := range []int64{0, 512 << 20} {
 		b.Run(fmt.Sprintf("index-%dMiB", index>>20), func(b *testing.B) {
-			var d, s sideResult
+			d, s := sideResult{steps: map[string]time.Duration{}}, sideResult{}
 			add := func(into *sideResult, r sideResult) {
 				into.wall += r.wall
 				into.down += r.down
 				into.own += r.own
 				into.said += r.said
+				for k, v := range r.steps {
+					into.steps[k] += v
+				}
 			}
 			for i := 0; i < b.N; i++ {
 				sides := []func(){
@@ -509,6 +529,10 @@ func BenchmarkRolloutVsScript(b *testing.B) {
 			b.ReportMetric(sec(s.down-s.own), "script-over-own-s")
 			b.ReportMetric(sec(d.said), "drover-record-down-s")
 			b.ReportMetric(sec(s.said), "script-said-down-s")
+			// Where drover's time went: each step's mean per node (run record).
+			for step, took := range d.steps {
+				b.ReportMetric(sec(took)/float64(len(clusterNodes)), "step-"+step+"-s")
+			}
 		})
 	}
 }
