@@ -163,20 +163,28 @@ else h() { shasum -a 256; }; fi
 }
 
 // followHashPy is followHashScript's hasher in python3: it reads the file
-// from descriptor 3.
+// from descriptor 3, and flushes what it has hashed to disk every 64 MiB, so
+// the disk writes overlap the transfer instead of all waiting for Upload's
+// final fsync (which still follows, and still decides).
 const followHashPy = `import hashlib, os, sys
 h = hashlib.sha256()
 buf = bytearray(1 << 20)
+unsynced = 0
 def take(n):
+    global unsynced
     while n is None or n > 0:
         got = os.readv(3, [memoryview(buf)[:len(buf) if n is None else min(n, len(buf))]])
         if got == 0:
             return
         h.update(memoryview(buf)[:got])
+        unsynced += got
         if n is not None:
             n -= got
 for line in sys.stdin:
     take(int(line))
+    if unsynced >= 64 << 20:
+        os.fdatasync(3)
+        unsynced = 0
 take(None)
 print(h.hexdigest())
 `
