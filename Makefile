@@ -39,7 +39,9 @@ chaos:
 	DROVER_CHAOS_SEEDS=$(SEEDS) DROVER_CHAOS_FIRST=$(CHAOS_FIRST) \
 		$(GO) test -count=1 -timeout 0 -parallel $(CHAOS_PARALLEL) -run 'TestChaos$$' ./tasks/rollout/
 
-## bench: benchmarks, including drover against OpenSSH on this machine (printed as ratios).
+## bench: every benchmark in one run (drover against OpenSSH, scp and a hand-written script on
+## real sshd nodes), printed as ratios with their targets and a summary table. Not a test: the
+## machine is shared, so the targets are reported, never enforced.
 bench:
 	GO=$(GO) sh transport/sshdtest/bench.sh
 

@@ -14,12 +14,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/drover-sh/drover/transport"
+	"github.com/drover-sh/drover/transport/sshdtest"
 )
 
 func writeRandom(t *testing.T, size int) (string, string) {
@@ -196,6 +198,74 @@ func TestForEachRecordsEveryError(t *testing.T) {
 	for i, err := range errs {
 		if (i%2 == 1) != (err != nil) {
 			t.Errorf("item %d: err %v", i, err)
+		}
+	}
+}
+
+// A node whose disk fills up during the transfer: the upload fails with the node's "no space"
+// message, and neither the file nor a temporary file is left. The node's directory is a 1 MiB
+// tmpfs (mounting needs root: skipped without it, failed where skipping is not allowed).
+func TestInprocUploadDiskFullMidway(t *testing.T) {
+	if os.Geteuid() != 0 {
+		sshdtest.SkipOrFail(t, "mounting a small tmpfs needs root")
+	}
+	s, c := ipNode(t)
+	dir := filepath.Join(s.Dir(), "small disk")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+	local, sum := writeRandom(t, 3<<20)
+	remote := filepath.Join(dir, "pack.zip")
+	for _, want := range []string{sum, ""} { // checked on the node, and here
+		_, err := c.Upload(ipCtx(t), local, remote, transport.UploadOptions{SHA256: want, Mode: 0o600})
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), "no space left") {
+			t.Errorf("upload to a full disk (sum %q): %v, want the node's no-space error", want, err)
+		}
+		if left, _ := os.ReadDir(dir); len(left) > 0 {
+			t.Errorf("left on the node after a failed upload: %v", left)
+		}
+	}
+}
+
+// The sum Upload checks is that of the file as it is on the node, read back there, not of the
+// bytes sent: a byte of the temporary file changed on the node after its chunk was written
+// (before the node's hashing reaches it; progress is reported first) fails the upload, with
+// the sum known beforehand and without it, and nothing is renamed into place.
+func TestInprocUploadHashesWhatIsOnTheNode(t *testing.T) {
+	s, c := ipNode(t)
+	local, sum := writeRandom(t, 20<<20+3) // several chunks and a short last one
+	remote := filepath.Join(s.Dir(), "pack.zip")
+	for _, want := range []string{sum, ""} {
+		var once atomic.Bool
+		_, err := c.Upload(ipCtx(t), local, remote, transport.UploadOptions{SHA256: want, Progress: func(done, total int64) {
+			if once.Swap(true) {
+				return
+			}
+			tmps, _ := filepath.Glob(remote + ".drover-tmp-*")
+			if len(tmps) != 1 {
+				t.Errorf("temporary files during the upload: %v", tmps)
+				return
+			}
+			f, err := os.OpenFile(tmps[0], os.O_RDWR, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b := make([]byte, 1)
+			f.ReadAt(b, 100)
+			b[0] ^= 0xff
+			f.WriteAt(b, 100)
+			f.Close()
+		}})
+		if err == nil || !strings.Contains(err.Error(), "sha256 on the node") {
+			t.Errorf("upload (sum %q) with the node's copy changed: %v, want a sha256 mismatch", want, err)
+		}
+		if left, _ := filepath.Glob(remote + "*"); len(left) > 0 {
+			t.Errorf("left on the node: %v", left)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -116,6 +117,13 @@ func (c *Client) RemoteSHA256(ctx context.Context, path string) (string, error) 
 // "<remote>.drover-tmp-<random>", synced, its sha256 checked on the node,
 // then renamed over remote. When remote already has the same sha256 nothing
 // is sent and Skipped is set.
+//
+// The check on the node overlaps the transfer: the file is written in
+// chunks, and a command on the node reads the temporary file back and
+// hashes it as far as the writes the node has acknowledged reach, so once
+// the last chunk is written only its bytes remain to be hashed. The sum
+// compared is still that of the file as it is on the node, read back after
+// the node wrote it.
 func (c *Client) Upload(ctx context.Context, local, remote string, opts UploadOptions) (UploadResult, error) {
 	start := time.Now()
 	res, err := c.upload(ctx, local, remote, opts)
@@ -125,6 +133,61 @@ func (c *Client) Upload(ctx context.Context, local, remote string, opts UploadOp
 	}
 	return res, err
 }
+
+// uploadChunk is the unit of Upload's writes and of the node's hashing;
+// uploadWriters chunks are written at once (each as concurrent SFTP writes).
+const (
+	uploadChunk   = 8 << 20
+	uploadWriters = 2
+)
+
+// followHashScript is the node side of Upload's check: $t is the file being
+// written. Each line on stdin is a count of further bytes the node has
+// acknowledged (whole chunks), read from the file and hashed in order; at
+// the end of stdin the rest of the file is. It prints the sum of everything
+// read. Where the node has python3 its hashlib reads the file itself (the
+// least CPU: openssl behind a pipe costs twice as much, the pipe and
+// openssl's small reads); elsewhere head -c feeds openssl, sha256sum or
+// shasum. head -c reads no more than it is asked from a regular file (a
+// head that read ahead would make the sum differ: the upload fails, never
+// passes wrongly).
+func followHashScript(tmp string) string {
+	return "t=" + Quote(tmp) + `
+exec 3<"$t" || exit 3
+if command -v python3 >/dev/null 2>&1; then exec python3 -c ` + Quote(followHashPy) + `; fi
+if command -v openssl >/dev/null 2>&1 && openssl dgst -sha256 -r </dev/null >/dev/null 2>&1; then h() { openssl dgst -sha256 -r; }
+elif command -v sha256sum >/dev/null 2>&1; then h() { sha256sum; }
+else h() { shasum -a 256; }; fi
+{ while IFS= read -r n; do head -c "$n" <&3; done; cat <&3; } | h
+`
+}
+
+// followHashPy is followHashScript's hasher in python3: it reads the file
+// from descriptor 3, and flushes what it has hashed to disk every 64 MiB, so
+// the disk writes overlap the transfer instead of all waiting for Upload's
+// final fsync (which still follows, and still decides).
+const followHashPy = `import hashlib, os, sys
+h = hashlib.sha256()
+buf = bytearray(1 << 20)
+unsynced = 0
+def take(n):
+    global unsynced
+    while n is None or n > 0:
+        got = os.readv(3, [memoryview(buf)[:len(buf) if n is None else min(n, len(buf))]])
+        if got == 0:
+            return
+        h.update(memoryview(buf)[:got])
+        unsynced += got
+        if n is not None:
+            n -= got
+for line in sys.stdin:
+    take(int(line))
+    if unsynced >= 64 << 20:
+        os.fdatasync(3)
+        unsynced = 0
+take(None)
+print(h.hexdigest())
+`
 
 func (c *Client) upload(ctx context.Context, local, remote string, opts UploadOptions) (UploadResult, error) {
 	res := UploadResult{SHA256: strings.ToLower(opts.SHA256)}
@@ -165,7 +228,14 @@ func (c *Client) upload(ctx context.Context, local, remote string, opts UploadOp
 		return res, err
 	}
 	tmp := remote + ".drover-tmp-" + randomHex(6)
+	// The node's hasher runs on a session of its own while the chunks are written; it is
+	// stopped (and waited for) whatever happens.
+	hctx, hstop := context.WithCancel(ctx)
+	hashed := make(chan hashResult, 1)
+	var feed *io.PipeWriter
+	stopHasher := func() {}
 	fail := func(step string, err error) (UploadResult, error) {
+		stopHasher()
 		sc.Remove(tmp)
 		if ctx.Err() != nil {
 			return res, fmt.Errorf("transport: %s: upload %s: %w", c.cfg.Node, remote, ctx.Err())
@@ -176,20 +246,50 @@ func (c *Client) upload(ctx context.Context, local, remote string, opts UploadOp
 		}
 		return res, fmt.Errorf("transport: %s: upload %s: %s: %w", c.cfg.Node, remote, step, err)
 	}
+	defer hstop()
 	rf, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return fail("create "+tmp, err)
 	}
-	src := &progressReader{ctx: ctx, r: f, size: fi.Size(), progress: opts.Progress}
-	if sending != nil {
-		src.r = io.TeeReader(f, sending) // sftp's ReadFrom reads its source once, in order
+	pr, pw := io.Pipe()
+	feed = pw
+	go func() {
+		out, err := c.runSession(hctx, followHashScript(tmp), pr, RunOptions{MaxOutput: 4096})
+		pr.CloseWithError(errHasherEnded)
+		var r hashResult
+		r.err = err
+		if out != nil {
+			r.out = string(out.Stdout)
+		}
+		hashed <- r
+	}()
+	stopHasher = func() {
+		hstop()
+		feed.CloseWithError(context.Canceled)
+		<-hashed
 	}
-	n, err := rf.ReadFrom(src)
+	src := io.Reader(f)
+	if sending != nil {
+		src = io.TeeReader(f, sending) // read once, in order
+	}
+	n, err := c.writeChunks(ctx, rf, src, fi.Size(), opts.Progress, func(chunks int64) error {
+		_, err := fmt.Fprintf(feed, "%d\n", chunks*uploadChunk)
+		return err
+	})
 	res.Bytes = n
 	if err != nil {
 		rf.Close()
+		if errors.Is(err, errHasherEnded) { // say why it ended
+			h := <-hashed
+			stopHasher = func() {}
+			if h.err != nil {
+				err = h.err
+			}
+			return fail("verify", err)
+		}
 		return fail("write", err)
 	}
+	feed.Close() // the node hashes the rest of the file while it is synced
 	if sending != nil {
 		res.SHA256 = hex.EncodeToString(sending.Sum(nil))
 	}
@@ -207,9 +307,19 @@ func (c *Client) upload(ctx context.Context, local, remote string, opts UploadOp
 			return fail("chmod", err)
 		}
 	}
-	got, err := c.RemoteSHA256(ctx, tmp)
-	if err != nil {
-		return fail("verify", err)
+	var h hashResult
+	select {
+	case h = <-hashed:
+	case <-ctx.Done():
+		return fail("verify", ctx.Err())
+	}
+	stopHasher = func() {}
+	if h.err != nil {
+		return fail("verify", h.err)
+	}
+	got := ""
+	if f := strings.Fields(h.out); len(f) > 0 && len(f[0]) == 64 {
+		got = strings.ToLower(f[0])
 	}
 	if got != res.SHA256 {
 		return fail("verify", fmt.Errorf("sha256 on the node is %s, want %s", got, res.SHA256))
@@ -218,6 +328,122 @@ func (c *Client) upload(ctx context.Context, local, remote string, opts UploadOp
 		return fail("rename", err)
 	}
 	return res, nil
+}
+
+// errHasherEnded is what writing to the node's hashing command gives once
+// that command has ended.
+var errHasherEnded = errors.New("the hashing command on the node ended early")
+
+type hashResult struct {
+	out string
+	err error
+}
+
+// writeChunks writes size bytes of src to rf in uploadChunk pieces,
+// uploadWriters at once, each as concurrent SFTP writes. Whenever the
+// acknowledged chunks reach further without a gap, it reports progress and
+// calls acked with the count of whole chunks newly covered. It returns the
+// bytes written.
+func (c *Client) writeChunks(ctx context.Context, rf *sftp.File, src io.Reader, size int64, progress func(done, total int64), acked func(chunks int64) error) (int64, error) {
+	type job struct {
+		idx int64
+		buf []byte
+	}
+	jobs := make(chan job)
+	bufs := make(chan []byte, uploadWriters+1)
+	for range uploadWriters + 1 {
+		bufs <- make([]byte, uploadChunk)
+	}
+	var (
+		mu     sync.Mutex
+		done   = map[int64]int{} // written chunks past the mark: their lengths
+		mark   int64             // chunks written without a gap
+		bytes  int64             // bytes written up to the mark
+		failed error
+	)
+	setErr := func(err error) {
+		mu.Lock()
+		if failed == nil {
+			failed = err
+		}
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for range uploadWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				_, err := rf.WriteAt(j.buf, j.idx*uploadChunk)
+				bufs <- j.buf[:cap(j.buf)]
+				if err != nil {
+					setErr(err)
+					continue
+				}
+				mu.Lock()
+				done[j.idx] = len(j.buf)
+				from := mark
+				for {
+					n, ok := done[mark]
+					if !ok {
+						break
+					}
+					delete(done, mark)
+					mark++
+					bytes += int64(n)
+				}
+				if mark > from && failed == nil {
+					if progress != nil {
+						progress(bytes, size)
+					}
+					whole := mark
+					if bytes == size && size%uploadChunk != 0 {
+						whole-- // the short last chunk is read with the rest
+					}
+					if whole > from {
+						if err := acked(whole - from); err != nil {
+							failed = err
+						}
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	var rerr error
+	for idx := int64(0); ; idx++ {
+		mu.Lock()
+		stop := failed != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			rerr = err
+			break
+		}
+		buf := <-bufs
+		n, err := io.ReadFull(src, buf)
+		if n > 0 {
+			jobs <- job{idx: idx, buf: buf[:n]}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			rerr = err
+			break
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if rerr == nil {
+		rerr = failed
+	}
+	if rerr == nil && bytes != size {
+		rerr = fmt.Errorf("wrote %d bytes of %d: the local file changed meanwhile", bytes, size)
+	}
+	return bytes, rerr
 }
 
 // Download copies remote to local over SFTP with concurrent reads, into a
@@ -306,28 +532,4 @@ func copyAt(ctx context.Context, w io.Writer, r io.ReaderAt) error {
 			return err
 		}
 	}
-}
-
-// progressReader reports progress and stops when ctx ends. Its Size lets
-// sftp.File.ReadFrom use concurrent writes.
-type progressReader struct {
-	ctx      context.Context
-	r        io.Reader
-	size     int64
-	done     int64
-	progress func(done, total int64)
-}
-
-func (r *progressReader) Size() int64 { return r.size }
-
-func (r *progressReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := r.r.Read(p)
-	r.done += int64(n)
-	if r.progress != nil && n > 0 {
-		r.progress(r.done, r.size)
-	}
-	return n, err
 }
