@@ -19,18 +19,31 @@ type healthRun struct {
 	conn  Conn
 	node  *inventory.Node
 	paths Paths
+	// logHits are the verdicts of the log checks the probe ran (by index
+	// in checks, for the whole log), used instead of running them again.
+	logHits map[int]bool
 }
 
 // checkOnce runs every check once and returns "" when all pass, or why
 // the first failing one failed. logOffset is where this start's log lines
 // begin.
 func (h *healthRun) checkOnce(ctx context.Context, checks []inventory.HealthCheck, logOffset int64) string {
-	for _, c := range checks {
+	for i, c := range checks {
+		if hit, ok := h.logHits[i]; ok && c.Kind == inventory.HealthLog && logOffset == 0 {
+			if !hit {
+				return noLogLine(c)
+			}
+			continue
+		}
 		if reason := h.check(ctx, c, logOffset); reason != "" {
 			return reason
 		}
 	}
 	return ""
+}
+
+func noLogLine(c inventory.HealthCheck) string {
+	return fmt.Sprintf("log: no line matching %q yet", c.Pattern)
 }
 
 func (h *healthRun) check(ctx context.Context, c inventory.HealthCheck, logOffset int64) string {
@@ -41,7 +54,7 @@ func (h *healthRun) check(ctx context.Context, c inventory.HealthCheck, logOffse
 		log := h.paths.Home + "/repository/logs/wso2carbon.log"
 		script := fmt.Sprintf("tail -c +%d %s 2>/dev/null | grep -qE -- %s", logOffset+1, q(log), q(c.Pattern))
 		if _, err := sh(ctx, h.conn, script); err != nil {
-			return fmt.Sprintf("log: no line matching %q yet", c.Pattern)
+			return noLogLine(c)
 		}
 	case inventory.HealthHTTP:
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL, nil)

@@ -50,6 +50,9 @@ func persistStep() Step {
 }
 
 func (j *Job) persistSizes(ctx context.Context) (map[string]int64, error) {
+	if j.facts != nil && j.facts.persistSizes != nil {
+		return j.facts.persistSizes, nil // measured by the last probe (probeOptions)
+	}
 	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\" 2>/dev/null || exit 0\nfor p in "+transport.QuoteAll(j.persistPaths()...)+"; do [ -e \"$p\" ] && printf '%s\\t' \"$p\" && du -sk \"$p\" | cut -f1; done; true")
 	if err != nil {
 		return nil, fmt.Errorf("measure persisted data: %w", err)
