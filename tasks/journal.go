@@ -121,4 +121,3 @@ func LastRunOf(recs []Record) *LastRun {
 
 // journalTail is how many journal lines a probe reads.
 const journalTail = 400
-
