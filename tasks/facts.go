@@ -86,6 +86,9 @@ type pristineSums struct {
 	pack string
 	none bool
 	sums map[string][2]string
+	// dir and home are the pristine copies' folder and home, as the
+	// script names them.
+	dir, home string
 }
 
 // ServiceFacts is what the probe learns of the service that runs the node's
@@ -204,24 +207,39 @@ missing=""
 			}
 		}
 	}
-	if len(opts.carried) > 0 {
+	if len(opts.carried) > 0 && sumsPlain(append([]string{p.State, p.Home}, opts.carried...)...) {
 		// The sums templateDrift compares: the running release's pristine
-		// copies (of the pack current.json names) and home's.
+		// copies (of the pack current.json names) and home's, every file in
+		// one sha256sum.
 		fmt.Fprintf(&b, `k='"pack":"'; qq='"'; r=${cur#*"$k"}; r=${r%%%%"$qq"*}
 case $r in ''|*[!0-9a-f]*) ;; *)
-  if [ -d "$S/pristine/$r" ]; then
+  R="$S/pristine/$r"
+  if [ -d "$R" ]; then
     echo "tdrift=$r"
+    set --
     for p in %s; do
-      a=absent; [ ! -f "$S/pristine/$r/$p" ] || { s=$(sha256sum < "$S/pristine/$r/$p"); a=${s%%%% *}; }
-      b=absent; [ ! -f "$H/$p" ] || { s=$(sha256sum < "$H/$p"); b=${s%%%% *}; }
+      a=0; [ ! -f "$R/$p" ] || { a=1; set -- "$@" "$R/$p"; }
+      b=0; [ ! -f "$H/$p" ] || { b=1; set -- "$@" "$H/$p"; }
       printf 't:%%s\t%%s\t%%s\n' "$p" "$a" "$b"
     done
+    echo sums:; [ $# -eq 0 ] || sha256sum -- "$@" 2>/dev/null; echo endsums:
   else echo "tdrift=$r none"; fi;;
 esac
 `, transport.QuoteAll(opts.carried...))
 	}
-	fmt.Fprintf(&b, "echo journal:\ntail -n %d %s 2>/dev/null\n", journalTail, q(p.Journal()))
+	fmt.Fprintf(&b, "echo journal:\ntail -n %d %s 2>/dev/null || :\n", journalTail, q(p.Journal()))
 	return b.String()
+}
+
+// sumsPlain reports whether sha256sum prints the paths under these as
+// given: it escapes names with a backslash or a line break.
+func sumsPlain(paths ...string) bool {
+	for _, p := range paths {
+		if strings.ContainsAny(p, "\\\n\r") {
+			return false
+		}
+	}
+	return true
 }
 
 // probeReaders are the probe's file readers, shell builtins only: line
@@ -263,7 +281,7 @@ func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.N
 		return f
 	}
 	f.Reachable = true
-	parseProbe(f, out)
+	parseProbe(f, out, p)
 	f.Drift = driftOf(n, f)
 	serviceFacts(f, out, n, opts.Product)
 	if rec := conflictsIn(f.journal); rec != nil {
@@ -283,9 +301,24 @@ func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.N
 	return f
 }
 
-func parseProbe(f *Facts, out string) {
+func parseProbe(f *Facts, out string, p Paths) {
 	out, journal, _ := strings.Cut(out, "\njournal:\n")
+	var sums map[string]string // sha256sum's lines: sum by path
+	var carried [][3]string    // t: lines: path, pristine and home copy exists
+	inSums := false
 	for _, line := range strings.Split(out, "\n") {
+		if inSums {
+			if line == "endsums:" {
+				inSums = false
+			} else if len(line) > 66 && line[64:66] == "  " {
+				sums[line[66:]] = line[:64]
+			}
+			continue
+		}
+		if line == "sums:" {
+			inSums, sums = true, map[string]string{}
+			continue
+		}
 		if m, ok := strings.CutPrefix(line, "m:"); ok {
 			parseManaged(f, m)
 			continue
@@ -310,8 +343,8 @@ func parseProbe(f *Facts, out string) {
 			continue
 		}
 		if m, ok := strings.CutPrefix(line, "t:"); ok {
-			if t := strings.Split(m, "\t"); len(t) == 3 && f.pristine != nil {
-				f.pristine.sums[t[0]] = [2]string{t[1], t[2]}
+			if t := strings.Split(m, "\t"); len(t) == 3 {
+				carried = append(carried, [3]string{t[0], t[1], t[2]})
 			}
 			continue
 		}
@@ -328,7 +361,7 @@ func parseProbe(f *Facts, out string) {
 			}
 		case "tdrift":
 			sha, none := strings.CutSuffix(v, " none")
-			f.pristine = &pristineSums{pack: sha, none: none, sums: map[string][2]string{}}
+			f.pristine = &pristineSums{pack: sha, none: none, sums: map[string][2]string{}, dir: p.Pristine(sha), home: p.Home}
 		case "product":
 			f.Product = strings.TrimSpace(v)
 		case "prevproduct":
@@ -378,6 +411,19 @@ func parseProbe(f *Facts, out string) {
 			f.SameFS = v == "1"
 		case "missing":
 			f.MissingCmd = strings.Fields(v)
+		}
+	}
+	if ps := f.pristine; ps != nil && !ps.none {
+		// A file that exists and sha256sum could not read has an empty sum,
+		// as templateDrift's own script gives it.
+		sum := func(exists, path string) string {
+			if exists != "1" {
+				return "absent"
+			}
+			return sums[path]
+		}
+		for _, c := range carried {
+			ps.sums[c[0]] = [2]string{sum(c[1], ps.dir+"/"+c[0]), sum(c[2], ps.home+"/"+c[0])}
 		}
 	}
 	f.journal = ParseJournal(journal)
