@@ -484,6 +484,9 @@ func TestPlanRoundTrips(t *testing.T) {
 			if profiles[i] == catalog.ProfileGateway {
 				want.Forward = 2
 			}
+			if got.Exec < 1 {
+				t.Errorf("%s on %s: the server counted no command (%+v)", cmd, names[i], got)
+			}
 			if got.Exec > want.Exec || got.SFTP > want.SFTP || got.Forward > want.Forward {
 				t.Errorf("%s on %s (%s) took %+v round trips, want at most %+v", cmd, names[i], profiles[i], got, want)
 			}
