@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
@@ -58,7 +59,8 @@ type fleet struct {
 	servers  []*sshtest.Server
 }
 
-// fleetSpec is the fleet's version and its nodes' update level.
+// The fleet's release and the update level its nodes run (the pack's is
+// one higher).
 const (
 	fleetVersion = "4.4.0"
 	fleetLevel   = 11
@@ -140,8 +142,7 @@ func newFleet(tb testing.TB, n int) *fleet {
 	for i, name := range names {
 		home := homes[i]
 		for _, rel := range fleetFiles {
-			must(tb, os.MkdirAll(filepath.Dir(filepath.Join(home, rel)), 0o755))
-			must(tb, exec.Command("cp", "-a", filepath.Join(full, rel), filepath.Join(home, rel)).Run())
+			must(tb, copyTree(filepath.Join(full, rel), filepath.Join(home, rel)))
 		}
 		must(tb, os.WriteFile(filepath.Join(home, "wso2carbon.pid"), []byte(pid+"\n"), 0o644))
 		must(tb, f.managedBefore(home, full))
@@ -228,10 +229,7 @@ func (f *fleet) managedBefore(home, full string) error {
 	p := tasks.NewPaths(home)
 	pristine := p.Pristine(fleetRunning)
 	for _, rel := range []string{"repository/conf/deployment.toml", "repository/conf/log4j2.properties"} {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(pristine, rel)), 0o755); err != nil {
-			return err
-		}
-		if err := exec.Command("cp", "-a", filepath.Join(full, rel), filepath.Join(pristine, rel)).Run(); err != nil {
+		if err := copyTree(filepath.Join(full, rel), filepath.Join(pristine, rel)); err != nil {
 			return err
 		}
 	}
@@ -296,6 +294,32 @@ server_role = "gateway-worker"
 [apim.key_manager]
 service_url = "https://localhost:$${mgt.transport.https.port}/services/"
 `
+
+// copyTree copies a file, or a folder and everything in it, keeping modes.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, info.Mode().Perm())
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, info.Mode().Perm())
+	})
+}
 
 // ecdsaCert is a self-signed P-256 certificate for 127.0.0.1.
 func ecdsaCert(tb testing.TB) tls.Certificate {
