@@ -25,10 +25,8 @@ main=$(systemctl show -p MainPID ` + u + ` 2>/dev/null | sed -n 's/^MainPID=//p'
 if [ -n "$main" ] && [ "$main" != 0 ] && kill -0 "$main" 2>/dev/null && { [ ! -r "/proc/$main/cmdline" ] || tr '\0' ' ' < "/proc/$main/cmdline" | grep -qF -- "$H"; }; then echo "pid=$main"; echo running=1; fi
 `
 	}
-	// Without /run/systemd/system, systemd does not run (sd_booted) and no
-	// unit runs anything. One awk reads every unit file, rather than a
-	// grep or two per file.
-	return `if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+	// One awk reads every unit file, rather than a grep or two per file.
+	return `if command -v systemctl >/dev/null 2>&1; then
   u=$(systemctl show -p UnitPath 2>/dev/null); case $u in UnitPath=*) u=${u#UnitPath=};; *) u=;; esac
   set --
   for ud in $u; do
