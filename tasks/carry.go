@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/drover-sh/drover/inventory"
 	"github.com/drover-sh/drover/transport"
@@ -95,23 +96,17 @@ func (j *Job) templateDrift(ctx context.Context) []string {
 	if cur == "" || !j.facts.HomeExists {
 		return []string{"template drift cannot be checked: the running release was not installed by drover, so its pack's own copies of the carried files are unknown"}
 	}
-	overwrite, _, _ := j.carry()
-	pack, err := j.Pack.textFiles(overwrite, pristineMax)
+	pack, cands, err := j.driftCandidates()
 	if err != nil {
 		return []string{"template drift cannot be checked: " + j.Inv.Redact(err.Error())}
-	}
-	var cands []string
-	for p := range pack {
-		if !slices.ContainsFunc(j.Node.Files, func(f inventory.File) bool { return f.Path == p }) {
-			cands = append(cands, p) // a managed file is written, not carried: its diff is shown as such
-		}
 	}
 	if len(cands) == 0 {
 		return nil
 	}
-	sort.Strings(cands)
 	rec := j.Paths.Pristine(cur)
-	out, err := sh(ctx, j.Conn, j.vars()+fmt.Sprintf(`R=%s
+	out, ok := j.facts.pristine.lines(cur, cands) // read by the probe
+	if !ok {
+		out, err = sh(ctx, j.Conn, j.vars()+fmt.Sprintf(`R=%s
 [ -d "$R" ] || { echo nopristine; exit 0; }
 for p in %s; do
   a=absent; [ ! -f "$R/$p" ] || a=$(sha256sum < "$R/$p" | cut -c1-64)
@@ -119,8 +114,9 @@ for p in %s; do
   printf 'sum\t%%s\t%%s\t%%s\n' "$p" "$a" "$b"
 done
 `, q(rec), transport.QuoteAll(cands...)))
-	if err != nil {
-		return []string{"template drift cannot be checked: " + j.Inv.Redact(err.Error())}
+		if err != nil {
+			return []string{"template drift cannot be checked: " + j.Inv.Redact(err.Error())}
+		}
 	}
 	if strings.TrimSpace(out) == "nopristine" {
 		return []string{fmt.Sprintf("template drift cannot be checked: drover kept no pristine copies of the running release's pack (%.12s), which was installed before it recorded them", cur)}
@@ -150,10 +146,82 @@ done
 	return details
 }
 
+// driftCandidates are the carried files templateDrift compares: the pack's
+// small text files under the overwrite-carried paths that are not managed
+// files (a managed file is written, not carried: its diff is shown as
+// such), sorted, with the pack's copies.
+func (j *Job) driftCandidates() (pack map[string]string, cands []string, err error) {
+	overwrite, _, _ := j.carry()
+	if pack, err = j.Pack.textFiles(overwrite, pristineMax); err != nil {
+		return nil, nil, err
+	}
+	for p := range pack {
+		if !slices.ContainsFunc(j.Node.Files, func(f inventory.File) bool { return f.Path == p }) {
+			cands = append(cands, p)
+		}
+	}
+	sort.Strings(cands)
+	return pack, cands, nil
+}
+
+// lines are templateDrift's script output made from what the probe read
+// ("sum" lines, or "nopristine"); false when the probe did not read every
+// one of cands for the pristine copies of pack cur.
+func (ps *pristineSums) lines(cur string, cands []string) (string, bool) {
+	if ps == nil || ps.pack != cur {
+		return "", false
+	}
+	if ps.none {
+		return "nopristine\n", true
+	}
+	var b strings.Builder
+	for _, p := range cands {
+		s, ok := ps.sums[p]
+		if !ok {
+			return "", false
+		}
+		fmt.Fprintf(&b, "sum\t%s\t%s\t%s\n", p, s[0], s[1])
+	}
+	return b.String(), true
+}
+
+// packTexts caches textFiles by pack and arguments: every node of a plan
+// asks the same, and a real pack's zip directory has thousands of entries.
+var packTexts struct {
+	mu sync.Mutex
+	m  map[string]*packText
+}
+
+type packText struct {
+	once  sync.Once
+	files map[string]string
+	err   error
+}
+
 // textFiles returns, relative to the release directory, the regular files
 // of the pack under paths (each a file or a folder) that are text and at
 // most max bytes.
+// The map is shared: callers must not change it.
 func (p *Pack) textFiles(paths []string, max int64) (map[string]string, error) {
+	if p.SHA256 == "" {
+		return p.readTextFiles(paths, max)
+	}
+	key := fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00%s", p.SHA256, p.Path, p.Size, max, strings.Join(paths, "\x00"))
+	packTexts.mu.Lock()
+	if packTexts.m == nil {
+		packTexts.m = map[string]*packText{}
+	}
+	t := packTexts.m[key]
+	if t == nil {
+		t = &packText{}
+		packTexts.m[key] = t
+	}
+	packTexts.mu.Unlock()
+	t.once.Do(func() { t.files, t.err = p.readTextFiles(paths, max) })
+	return t.files, t.err
+}
+
+func (p *Pack) readTextFiles(paths []string, max int64) (map[string]string, error) {
 	f, err := os.Open(p.Path)
 	if err != nil {
 		return nil, fmt.Errorf("read the pack %s: %v", p.Path, err)

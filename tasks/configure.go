@@ -193,9 +193,14 @@ func (j *Job) writeManaged(ctx context.Context, release, rel string, content []b
 func (j *Job) managedDiffs(ctx context.Context) ([]string, error) {
 	var out []string
 	for _, f := range j.Node.Files {
-		cur, err := sh(ctx, j.Conn, fmt.Sprintf("cat %s 2>/dev/null || true", q(path.Join(j.Paths.Home, f.Path))))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f.Path, j.Inv.RedactError(err))
+		var cur string
+		if m, ok := j.facts.managed[f.Path]; ok && m.Sum == sumBytes(f.Content) {
+			cur = string(f.Content) // the probe read its sum: the file is the rendering
+		} else {
+			var err error
+			if cur, err = sh(ctx, j.Conn, fmt.Sprintf("cat %s 2>/dev/null || true", q(path.Join(j.Paths.Home, f.Path)))); err != nil {
+				return nil, fmt.Errorf("read %s: %w", f.Path, j.Inv.RedactError(err))
+			}
 		}
 		shown := string(f.Shown)
 		if f.Shown == nil {

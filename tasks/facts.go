@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/drover-sh/drover/inventory"
+	"github.com/drover-sh/drover/transport"
 )
 
 // Facts is what a read-only probe learns about a node. The JSON field names
@@ -67,6 +68,27 @@ type Facts struct {
 	managed map[string]managedFile
 	// err is why the probe failed, for errors.As.
 	err error
+
+	// Answers the probe gathered for the steps' probes (ProbeOptions): the
+	// persisted paths' sizes in bytes (nil when not measured), the log
+	// health checks' verdicts by index in the node's checks, and the sums
+	// templateDrift compares.
+	persistSizes map[string]int64
+	logHits      map[int]bool
+	pristine     *pristineSums
+}
+
+// pristineSums are the sha256 sums of the carried files templateDrift
+// compares, as the probe read them: the pristine copies kept for pack and
+// home's (by path: pristine, home; "absent" when there is no such file).
+// none: the node keeps no pristine copies of pack.
+type pristineSums struct {
+	pack string
+	none bool
+	sums map[string][2]string
+	// dir and home are the pristine copies' folder and home, as the
+	// script names them.
+	dir, home string
 }
 
 // ServiceFacts is what the probe learns of the service that runs the node's
@@ -141,36 +163,94 @@ func (f *Facts) Fingerprint() map[string]string {
 // requiredTools are the commands the procedure runs on a node.
 var requiredTools = []string{"unzip", "sha256sum", "find", "cp", "mv", "df", "du", "tail", "grep", "sort", "xargs", "stat"}
 
-// probeScript prints key=value lines (and journal lines prefixed "j:") in
-// one round trip.
-func probeScript(p Paths, n *inventory.Node) string {
+// probeScript prints key=value lines, then the tail of the journal after
+// a "journal:" line, in one round trip. It reads files with the shell's own
+// read (probeReaders) rather than cat, head and tr: a plan on a thousand
+// nodes runs it a thousand times, and every process it starts is a fork
+// and an exec on the node.
+func probeScript(p Paths, n *inventory.Node, opts ProbeOptions) string {
 	H, S := q(p.Home), q(p.State)
 	var b strings.Builder
 	fmt.Fprintf(&b, "H=%s; S=%s\n", H, S)
+	b.WriteString(probeReaders)
 	b.WriteString(`[ -d "$H" ] && echo home=1 || echo home=0
-echo "product=$(head -n1 "$H/updates/product.txt" 2>/dev/null)"
-echo "config=$(cat "$H/updates/config.json" 2>/dev/null | tr -d '\n\r')"
-pid=$(cat "$H/wso2carbon.pid" 2>/dev/null | tr -dc '0-9')
+line "$H/updates/product.txt"; printf 'product=%s\n' "$v"
+joined "$H/updates/config.json"; printf 'config=%s\n' "$v"
+joined "$H/wso2carbon.pid"; case $v in *[!0-9]*) pid=$(printf '%s' "$v" | tr -dc '0-9');; *) pid=$v;; esac
 echo "pid=$pid"
 if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && { [ ! -r "/proc/$pid/cmdline" ] || tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$H"; }; then echo running=1; else echo running=0; fi
-d=$(dirname "$H")
-echo "free=$(df -Pk "$d" 2>/dev/null | awk 'NR==2{print $4}')"
-if [ -d "$S/lock" ]; then o=$(cat "$S/lock/owner.json" 2>/dev/null | tr -d '\n'); [ -n "$o" ] || o='{}'; echo "lock=$o"; else echo lock=; fi
-echo "current=$(cat "$S/current.json" 2>/dev/null | tr -d '\n')"
-echo "staged=$(cat "$S/staged.json" 2>/dev/null | tr -d '\n')"
+case $H in */*) d=${H%/*}; [ -n "$d" ] || d=/;; *) d=.;; esac
+set -f; set -- $(LC_ALL=C df -Pk "$d" 2>/dev/null); set +f; echo "free=${11}"
+if [ -d "$S/lock" ]; then joined "$S/lock/owner.json"; [ -n "$v" ] || v='{}'; printf 'lock=%s\n' "$v"; else echo lock=; fi
+joined "$S/current.json"; cur=$v; printf 'current=%s\n' "$v"
+joined "$S/staged.json"; printf 'staged=%s\n' "$v"
 [ -d "$S/staged" ] && echo stageddir=1 || echo stageddir=0
-[ -d "$S/previous" ] && echo "previous=$(cat "$S/previous/updates/config.json" 2>/dev/null | tr -d '\n\r')" || echo previous=
-echo "prevproduct=$(head -n1 "$S/previous/updates/product.txt" 2>/dev/null)"
+if [ -d "$S/previous" ]; then joined "$S/previous/updates/config.json"; printf 'previous=%s\n' "$v"; else echo previous=; fi
+line "$S/previous/updates/product.txt"; printf 'prevproduct=%s\n' "$v"
 if [ -d "$S" ]; then sd=$S; else sd=$d; fi
-[ "$(stat -c %d "$d" 2>/dev/null)" = "$(stat -c %d "$sd" 2>/dev/null)" ] && echo samefs=1 || echo samefs=0
+set -- $(stat -c %d "$d" "$sd" 2>/dev/null)
+[ "$1" = "$2" ] && echo samefs=1 || echo samefs=0
 missing=""
 `)
 	fmt.Fprintf(&b, "for t in %s; do command -v \"$t\" >/dev/null 2>&1 || missing=\"$missing $t\"; done\n", strings.Join(requiredTools, " "))
 	b.WriteString("echo \"missing=$missing\"\n")
 	b.WriteString(serviceProbeScript(n))
-	b.WriteString(journalTailScript(p) + "\n")
+	b.WriteString(managedProbe(n))
+	if opts.persist != nil {
+		// The persisted data's sizes, for the disk space check and the
+		// plan (persistSizes).
+		fmt.Fprintf(&b, "echo psizes=1\nif [ -d \"$H\" ]; then for p in %s; do [ -e \"$H/$p\" ] || continue; s=$(du -sk -- \"$H/$p\" 2>/dev/null); printf 'psize:%%s\\t%%s\\n' \"$p\" \"${s%%%%[!0-9]*}\"; done; fi\n",
+			transport.QuoteAll(opts.persist...))
+	}
+	if opts.healthLog {
+		// The log health checks at offset 0, as checkOnce runs them.
+		for i, c := range n.Health {
+			if c.Kind == inventory.HealthLog {
+				fmt.Fprintf(&b, "grep -qE -- %s \"$H/repository/logs/wso2carbon.log\" 2>/dev/null && echo hlog:%d=1 || echo hlog:%d=0\n", q(c.Pattern), i, i)
+			}
+		}
+	}
+	if len(opts.carried) > 0 && sumsPlain(append([]string{p.State, p.Home}, opts.carried...)...) {
+		// The sums templateDrift compares: the running release's pristine
+		// copies (of the pack current.json names) and home's, every file in
+		// one sha256sum.
+		fmt.Fprintf(&b, `k='"pack":"'; qq='"'; r=${cur#*"$k"}; r=${r%%%%"$qq"*}
+case $r in ''|*[!0-9a-f]*) ;; *)
+  R="$S/pristine/$r"
+  if [ -d "$R" ]; then
+    echo "tdrift=$r"
+    set --
+    for p in %s; do
+      a=0; [ ! -f "$R/$p" ] || { a=1; set -- "$@" "$R/$p"; }
+      b=0; [ ! -f "$H/$p" ] || { b=1; set -- "$@" "$H/$p"; }
+      printf 't:%%s\t%%s\t%%s\n' "$p" "$a" "$b"
+    done
+    echo sums:; [ $# -eq 0 ] || sha256sum -- "$@" 2>/dev/null; echo endsums:
+  else echo "tdrift=$r none"; fi;;
+esac
+`, transport.QuoteAll(opts.carried...))
+	}
+	fmt.Fprintf(&b, "echo journal:\ntail -n %d %s 2>/dev/null || :\n", journalTail, q(p.Journal()))
 	return b.String()
 }
+
+// sumsPlain reports whether sha256sum prints the paths under these as
+// given: it escapes names with a backslash or a line break.
+func sumsPlain(paths ...string) bool {
+	for _, p := range paths {
+		if strings.ContainsAny(p, "\\\n\r") {
+			return false
+		}
+	}
+	return true
+}
+
+// probeReaders are the probe's file readers, shell builtins only: line
+// sets v to a file's first line, joined to the file with its line breaks
+// removed; v is empty when the file cannot be read.
+const probeReaders = `line() { v=; IFS= read -r v < "$1" || :; } 2>/dev/null
+joined() { v=; while IFS= read -r l || [ -n "$l" ]; do v=$v$l; done < "$1"; } 2>/dev/null
+`
 
 // ProbeOptions tune Probe.
 type ProbeOptions struct {
@@ -179,19 +259,32 @@ type ProbeOptions struct {
 	// Product names the release and distribution the node's product file
 	// denotes (left empty without one).
 	Product Product
+
+	// What the steps' probes would otherwise each ask the node for in a
+	// round trip of their own, gathered by the probe's one:
+	// persist are the paths whose sizes persistSizes reports (nil: none
+	// measured), healthLog runs the log health checks (checkOnce at
+	// offset 0 uses the answers), carried are the files templateDrift
+	// compares.
+	persist   []string
+	healthLog bool
+	carried   []string
 }
 
 // Probe reads a node's facts without changing anything.
 func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.Node, opts ProbeOptions) *Facts {
 	f := &Facts{Node: n.Name, Profile: n.Profile, Host: n.Host}
 	p := NewPaths(n.Home)
-	out, err := sh(ctx, c, probeScript(p, n)+managedProbe(n))
+	if opts.Health {
+		opts.healthLog = true
+	}
+	out, err := sh(ctx, c, probeScript(p, n, opts))
 	if err != nil {
 		f.Error, f.err = err.Error(), err
 		return f
 	}
 	f.Reachable = true
-	parseProbe(f, out)
+	parseProbe(f, out, p)
 	f.Drift = driftOf(n, f)
 	serviceFacts(f, out, n, opts.Product)
 	if rec := conflictsIn(f.journal); rec != nil {
@@ -201,7 +294,7 @@ func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.N
 		f.Version, f.Distribution = opts.Product.Identify(f.Product)
 	}
 	if opts.Health && f.Running {
-		h := &healthRun{conn: c, node: n, paths: p}
+		h := &healthRun{conn: c, node: n, paths: p, logHits: f.logHits}
 		if reason := h.checkOnce(ctx, n.Health, 0); reason == "" {
 			f.Healthy = true
 		} else {
@@ -211,15 +304,51 @@ func Probe(ctx context.Context, c Conn, inv *inventory.Inventory, n *inventory.N
 	return f
 }
 
-func parseProbe(f *Facts, out string) {
-	var jl strings.Builder
+func parseProbe(f *Facts, out string, p Paths) {
+	out, journal, _ := strings.Cut(out, "\njournal:\n")
+	var sums map[string]string // sha256sum's lines: sum by path
+	var carried [][3]string    // t: lines: path, pristine and home copy exists
+	inSums := false
 	for _, line := range strings.Split(out, "\n") {
-		if j, ok := strings.CutPrefix(line, "j:"); ok {
-			jl.WriteString(j + "\n")
+		if inSums {
+			if line == "endsums:" {
+				inSums = false
+			} else if len(line) > 66 && line[64:66] == "  " {
+				sums[line[66:]] = line[:64]
+			}
+			continue
+		}
+		if line == "sums:" {
+			inSums, sums = true, map[string]string{}
 			continue
 		}
 		if m, ok := strings.CutPrefix(line, "m:"); ok {
 			parseManaged(f, m)
+			continue
+		}
+		if m, ok := strings.CutPrefix(line, "psize:"); ok {
+			p, kb, _ := strings.Cut(m, "\t")
+			var n int64
+			fmt.Sscan(kb, &n)
+			if f.persistSizes == nil {
+				f.persistSizes = map[string]int64{}
+			}
+			f.persistSizes[p] = n * 1024
+			continue
+		}
+		if m, ok := strings.CutPrefix(line, "hlog:"); ok {
+			i, hit, _ := strings.Cut(m, "=")
+			if f.logHits == nil {
+				f.logHits = map[int]bool{}
+			}
+			k, _ := strconv.Atoi(i)
+			f.logHits[k] = hit == "1"
+			continue
+		}
+		if m, ok := strings.CutPrefix(line, "t:"); ok {
+			if t := strings.Split(m, "\t"); len(t) == 3 {
+				carried = append(carried, [3]string{t[0], t[1], t[2]})
+			}
 			continue
 		}
 		k, v, ok := strings.Cut(line, "=")
@@ -229,12 +358,19 @@ func parseProbe(f *Facts, out string) {
 		switch k {
 		case "home":
 			f.HomeExists = v == "1"
+		case "psizes":
+			if f.persistSizes == nil {
+				f.persistSizes = map[string]int64{}
+			}
+		case "tdrift":
+			sha, none := strings.CutSuffix(v, " none")
+			f.pristine = &pristineSums{pack: sha, none: none, sums: map[string][2]string{}, dir: p.Pristine(sha), home: p.Home}
 		case "product":
 			f.Product = strings.TrimSpace(v)
 		case "prevproduct":
 			f.PreviousProduct = strings.TrimSpace(v)
 		case "config":
-			f.UpdateLevel = levelOf(v)
+			f.UpdateLevel = levelOf(strings.ReplaceAll(v, "\r", ""))
 		case "pid":
 			f.PID, _ = strconv.Atoi(v)
 		case "running":
@@ -272,7 +408,7 @@ func parseProbe(f *Facts, out string) {
 			}
 		case "previous":
 			if v != "" {
-				f.Previous, f.PreviousLvl = true, levelOf(v)
+				f.Previous, f.PreviousLvl = true, levelOf(strings.ReplaceAll(v, "\r", ""))
 			}
 		case "samefs":
 			f.SameFS = v == "1"
@@ -280,7 +416,20 @@ func parseProbe(f *Facts, out string) {
 			f.MissingCmd = strings.Fields(v)
 		}
 	}
-	f.journal = ParseJournal(jl.String())
+	if ps := f.pristine; ps != nil && !ps.none {
+		// A file that exists and sha256sum could not read has an empty sum,
+		// as templateDrift's own script gives it.
+		sum := func(exists, path string) string {
+			if exists != "1" {
+				return "absent"
+			}
+			return sums[path]
+		}
+		for _, c := range carried {
+			ps.sums[c[0]] = [2]string{sum(c[1], ps.dir+"/"+c[0]), sum(c[2], ps.home+"/"+c[0])}
+		}
+	}
+	f.journal = ParseJournal(journal)
 	f.LastRun = LastRunOf(f.journal)
 }
 
@@ -307,7 +456,7 @@ func (j *Job) CheckHealth(ctx context.Context) {
 	if f == nil || !f.Running {
 		return
 	}
-	h := &healthRun{conn: j.Conn, node: j.Node, paths: j.Paths}
+	h := &healthRun{conn: j.Conn, node: j.Node, paths: j.Paths, logHits: f.logHits}
 	if reason := h.checkOnce(ctx, j.Node.Health, 0); reason == "" {
 		f.Healthy, f.UnhealthyBecause = true, ""
 	} else {

@@ -28,6 +28,9 @@ type healthRun struct {
 	// waiting, when set, hears the reason a waiting check has not passed
 	// yet, as soon as the node says so.
 	waiting func(reason string)
+	// logHits are the verdicts of the log checks the probe ran (by index
+	// in checks, for the whole log), used instead of running them again.
+	logHits map[int]bool
 }
 
 // lineWriter calls fn once, on the first bytes written.
@@ -45,12 +48,22 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 // the first failing one failed. logOffset is where this start's log lines
 // begin.
 func (h *healthRun) checkOnce(ctx context.Context, checks []inventory.HealthCheck, logOffset int64) string {
-	for _, c := range checks {
+	for i, c := range checks {
+		if hit, ok := h.logHits[i]; ok && c.Kind == inventory.HealthLog && logOffset == 0 {
+			if !hit {
+				return noLogLine(c)
+			}
+			continue
+		}
 		if reason := h.check(ctx, c, logOffset); reason != "" {
 			return reason
 		}
 	}
 	return ""
+}
+
+func noLogLine(c inventory.HealthCheck) string {
+	return fmt.Sprintf("log: no line matching %q yet", c.Pattern)
 }
 
 func (h *healthRun) check(ctx context.Context, c inventory.HealthCheck, logOffset int64) string {
@@ -60,7 +73,7 @@ func (h *healthRun) check(ctx context.Context, c inventory.HealthCheck, logOffse
 	case inventory.HealthLog:
 		log := h.paths.Home + "/repository/logs/wso2carbon.log"
 		script := fmt.Sprintf("tail -c +%d %s 2>/dev/null | grep -qE -- %s", logOffset+1, q(log), q(c.Pattern))
-		reason := fmt.Sprintf("log: no line matching %q yet", c.Pattern)
+		reason := noLogLine(c)
 		if h.wait > 0 && h.pid > 0 {
 			script = fmt.Sprintf(`i=0; while :; do
   if %s; then exit 0; fi

@@ -121,7 +121,3 @@ func LastRunOf(recs []Record) *LastRun {
 
 // journalTail is how many journal lines a probe reads.
 const journalTail = 400
-
-func journalTailScript(p Paths) string {
-	return fmt.Sprintf("tail -n %d %s 2>/dev/null | sed 's/^/j:/'", journalTail, q(p.Journal()))
-}

@@ -56,6 +56,9 @@ func persistStep() Step {
 // probe of the node: the sizes are for the plan and the disk check, and a
 // step in the middle of the downtime should not pay for them again.
 func (j *Job) persistSizes(ctx context.Context) (map[string]int64, error) {
+	if j.facts != nil && j.facts.persistSizes != nil {
+		return j.facts.persistSizes, nil // measured by the last probe (probeOptions)
+	}
 	if j.sizes != nil && j.sizesOf == j.facts {
 		return j.sizes, nil
 	}

@@ -38,6 +38,9 @@ type Job struct {
 	// sizes are the persisted data's sizes measured for facts.
 	sizes   map[string]int64
 	sizesOf *Facts
+	// planning is set by PlanNode: its probe also runs the log health
+	// checks, for CheckHealth.
+	planning bool
 	// reconfig is set once the job finds the node's release current and
 	// its configuration drifted (or a reconfiguration unfinished): the job
 	// then reconfigures the node instead of updating it.
@@ -89,7 +92,7 @@ func (j *Job) Facts() *Facts { return j.facts }
 
 // Refresh probes the node again.
 func (j *Job) Refresh(ctx context.Context) (*Facts, error) {
-	f := Probe(ctx, j.Conn, j.Inv, j.Node, ProbeOptions{Product: j.Product})
+	f := Probe(ctx, j.Conn, j.Inv, j.Node, j.probeOptions())
 	defer func() {
 		if j.facts != nil && j.facts.Reachable && !j.reconfig {
 			j.reconfig = j.configMode()
@@ -105,6 +108,21 @@ func (j *Job) Refresh(ctx context.Context) (*Facts, error) {
 	return f, nil
 }
 
+// probeOptions has the probe gather what the steps' probes read of the
+// node, in its one round trip: the persisted data's sizes and the sums
+// template drift compares (side-by-side), and for a plan the log health
+// checks.
+func (j *Job) probeOptions() ProbeOptions {
+	opts := ProbeOptions{Product: j.Product, healthLog: j.planning}
+	if j.Pack != nil && j.Inv.Update.Strategy == inventory.SideBySide {
+		opts.persist = append([]string{}, j.persistPaths()...)
+		if _, cands, err := j.driftCandidates(); err == nil {
+			opts.carried = cands
+		}
+	}
+	return opts
+}
+
 // StepPlan is one step as a plan shows it.
 type StepPlan struct {
 	Name string `json:"name"`
@@ -116,6 +134,7 @@ func (j *Job) PlanNode(ctx context.Context) ([]StepPlan, error) {
 	if j.Product == nil {
 		return nil, errNoProduct
 	}
+	j.planning = true
 	if _, err := j.Refresh(ctx); err != nil {
 		return nil, err
 	}

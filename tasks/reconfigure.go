@@ -76,7 +76,7 @@ type managedFile struct {
 func managedProbe(n *inventory.Node) string {
 	var b strings.Builder
 	for _, f := range n.Files {
-		fmt.Fprintf(&b, `p=%s; if [ -f "$H/$p" ]; then printf 'm:%%s %%s %%s\n' "$(sha256sum < "$H/$p" | cut -c1-64)" "$(stat -c %%a "$H/$p")" "$p"; else printf 'm:- 0 %%s\n' "$p"; fi
+		fmt.Fprintf(&b, `p=%s; if [ -f "$H/$p" ]; then s=$(sha256sum < "$H/$p"); printf 'm:%%s %%s %%s\n' "${s%%%% *}" "$(stat -c %%a "$H/$p")" "$p"; else printf 'm:- 0 %%s\n' "$p"; fi
 `, q(f.Path))
 	}
 	return b.String()

@@ -117,7 +117,7 @@ func loadIdentity(file string, passphrase func(string) ([]byte, error), fromAgen
 	if err != nil {
 		return nil, fmt.Errorf("identity file %w", err)
 	}
-	sg, err := ssh.ParsePrivateKey(data)
+	sg, err := parseIdentity(file, data)
 	if err == nil {
 		return sg, nil
 	}
@@ -137,6 +137,34 @@ func loadIdentity(file string, passphrase func(string) ([]byte, error), fromAgen
 		return nil, fmt.Errorf("identity file %s is encrypted and no passphrase can be asked here: run on a terminal, or add the key to ssh-agent (ssh-add %s)", file, file)
 	}
 	return decrypt(file, data, passphrase)
+}
+
+// parsed caches the keys parsed from unencrypted identity files, by file,
+// with the bytes they were parsed from: parsing an RSA key checks it, which
+// takes tens of milliseconds, and every dial of a run reads the same file.
+var parsed struct {
+	mu   sync.Mutex
+	keys map[string]decryptedKey
+}
+
+func parseIdentity(file string, data []byte) (ssh.Signer, error) {
+	parsed.mu.Lock()
+	k, ok := parsed.keys[file]
+	parsed.mu.Unlock()
+	if ok && bytes.Equal(k.data, data) {
+		return k.signer, nil
+	}
+	sg, err := ssh.ParsePrivateKey(data)
+	if err != nil {
+		return nil, err
+	}
+	parsed.mu.Lock()
+	if parsed.keys == nil {
+		parsed.keys = map[string]decryptedKey{}
+	}
+	parsed.keys[file] = decryptedKey{data: data, signer: sg}
+	parsed.mu.Unlock()
+	return sg, nil
 }
 
 // decrypted caches keys decrypted with a passphrase, so that the many dials

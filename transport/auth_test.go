@@ -177,3 +177,37 @@ func TestPassphraseAskedOncePerFile(t *testing.T) {
 		t.Errorf("passphrase asked %d times, want 1", asked)
 	}
 }
+
+// TestIdentityParsedOncePerContent: the dials of a run share the key
+// parsed from an identity file while the file holds the same bytes; a key
+// written over it is the one the next dial offers.
+func TestIdentityParsedOncePerContent(t *testing.T) {
+	dir := t.TempDir()
+	file, a := keyFile(t, dir, "id", "")
+	other, b := keyFile(t, dir, "other", "")
+	load := func() ssh.Signer {
+		t.Helper()
+		sg, err := loadIdentity(file, nil, func(ssh.PublicKey) ssh.Signer { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sg
+	}
+	first := load()
+	if want, _ := ssh.NewPublicKey(a.Public()); string(first.PublicKey().Marshal()) != string(want.Marshal()) {
+		t.Fatal("the signer is not the file's key")
+	}
+	if load() != first {
+		t.Error("the same file was parsed again")
+	}
+	data, err := os.ReadFile(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := ssh.NewPublicKey(b.Public()); string(load().PublicKey().Marshal()) != string(want.Marshal()) {
+		t.Error("a key written over the file was not read")
+	}
+}

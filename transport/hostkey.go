@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -78,7 +79,7 @@ type hostKeys struct {
 
 func newHostKeys(node, file, policy string) (*hostKeys, error) {
 	h := &hostKeys{node: node, file: file, policy: policy}
-	db, err := knownhosts.NewDB(file)
+	db, err := loadKnownHosts(file)
 	switch {
 	case err == nil:
 		h.db = db
@@ -87,6 +88,50 @@ func newHostKeys(node, file, policy string) (*hostKeys, error) {
 		return nil, fmt.Errorf("transport: %s: known_hosts %s: %w", node, file, err)
 	}
 	return h, nil
+}
+
+// knownHostsDBs are the known_hosts files parsed so far, by path, with the
+// sha256 of the bytes parsed: every dial of a run checks its host key
+// against the same file, and parsing a file of a thousand nodes' keys for
+// each of a thousand dials would cost more than the dials.
+var knownHostsDBs struct {
+	mu sync.Mutex
+	m  map[string]knownHostsDB
+}
+
+type knownHostsDB struct {
+	sum [sha256.Size]byte
+	db  *knownhosts.HostKeyDB
+}
+
+// loadKnownHosts parses file, or returns the database parsed from the same
+// bytes before. A file that changes while it is parsed is parsed for this
+// dial only.
+func loadKnownHosts(file string) (*knownhosts.HostKeyDB, error) {
+	before, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(before)
+	knownHostsDBs.mu.Lock()
+	c, ok := knownHostsDBs.m[file]
+	knownHostsDBs.mu.Unlock()
+	if ok && c.sum == sum {
+		return c.db, nil
+	}
+	db, err := knownhosts.NewDB(file)
+	if err != nil {
+		return nil, err
+	}
+	if after, err := os.ReadFile(file); err == nil && sha256.Sum256(after) == sum {
+		knownHostsDBs.mu.Lock()
+		if knownHostsDBs.m == nil {
+			knownHostsDBs.m = map[string]knownHostsDB{}
+		}
+		knownHostsDBs.m[file] = knownHostsDB{sum: sum, db: db}
+		knownHostsDBs.mu.Unlock()
+	}
+	return db, nil
 }
 
 // algorithms returns the host key algorithms recorded for hostport, so that

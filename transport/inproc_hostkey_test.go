@@ -195,3 +195,41 @@ func TestInprocAcceptNewKeepsForeignLines(t *testing.T) {
 		t.Errorf("known_hosts:\n%s\nwant:\n%s", data, want)
 	}
 }
+
+// TestInprocKnownHostsReadEachDial: dials share the parsed known_hosts
+// while its bytes are the same; a key replaced in the file (a line of the
+// same length, written in place) is what the next dial checks against.
+func TestInprocKnownHostsReadEachDial(t *testing.T) {
+	s := sshtest.NewServer(t)
+	addr := knownhosts.Normalize(s.Addr())
+	good := addr + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.HostKey()))) + "\n"
+	bad := addr + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(newSigner(t, "ed25519").PublicKey()))) + "\n"
+	if len(good) != len(bad) {
+		t.Fatalf("lines of %d and %d bytes", len(good), len(bad))
+	}
+	cfg := s.ClientConfig(t)
+	dial := func(content string) error {
+		t.Helper()
+		if err := os.WriteFile(cfg.KnownHosts, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := transport.Dial(context.Background(), cfg)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	for i, step := range []struct {
+		content string
+		changed bool
+	}{{good, false}, {good, false}, {bad, true}, {good, false}, {bad, true}} {
+		err := dial(step.content)
+		var he *transport.HostKeyError
+		switch {
+		case step.changed && (!errors.As(err, &he) || he.Kind != transport.HostKeyChanged):
+			t.Errorf("dial %d: got %v, want the host key refused as changed", i+1, err)
+		case !step.changed && err != nil:
+			t.Errorf("dial %d: %v", i+1, err)
+		}
+	}
+}

@@ -384,8 +384,20 @@ func makeWave(inv *inventory.Inventory, prof string, nodes []NodePlan, number in
 	if selected == 0 {
 		return w, false
 	}
-	for len(queue) > 0 {
-		batch, rest, why := pick(queue, down, w.MaxUnavailable)
+	for first := true; len(queue) > 0; first = false {
+		var batch, rest []NodePlan
+		var why string
+		if room := w.MaxUnavailable - len(down); !first && room > 0 {
+			// What the first pick left serves (the nodes out of service and
+			// those changed without a restart all went first), in pick's
+			// order, and the nodes out of service are none of it: pick would
+			// take the next room nodes every time. Taking them here keeps a
+			// wave of a thousand nodes from costing a million steps.
+			k := min(room, len(queue))
+			batch, rest = queue[:k:k], queue[k:]
+		} else {
+			batch, rest, why = pick(queue, down, w.MaxUnavailable)
+		}
 		if len(batch) == 0 {
 			*warnings = append(*warnings, fmt.Sprintf("profile %s: %s; bring them back (or finish them: drover apply --limit NODE) before updating %s", prof, why, NodeNames(rest)))
 			for _, np := range rest {

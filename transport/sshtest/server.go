@@ -54,6 +54,9 @@ type Server struct {
 	conns    map[net.Conn]struct{}
 	closed   bool
 	accepted atomic.Int64
+	execs    atomic.Int64
+	sftps    atomic.Int64
+	forwards atomic.Int64
 }
 
 // Start starts a server; Close stops it.
@@ -127,6 +130,22 @@ func (s *Server) ClientKeyFile() string { return s.cfg.ClientKeyFile }
 
 // Accepted counts the TCP connections accepted so far.
 func (s *Server) Accepted() int { return int(s.accepted.Load()) }
+
+// Counts is what clients asked of a server: each is one SSH round trip
+// (a channel opened and answered).
+type Counts struct {
+	Exec    int // exec requests (commands run)
+	SFTP    int // sftp subsystem sessions
+	Forward int // direct-tcpip channels (TCP connections from the node)
+}
+
+// Total is every round trip counted.
+func (c Counts) Total() int { return c.Exec + c.SFTP + c.Forward }
+
+// Counts returns what clients asked of the server so far.
+func (s *Server) Counts() Counts {
+	return Counts{Exec: int(s.execs.Load()), SFTP: int(s.sftps.Load()), Forward: int(s.forwards.Load())}
+}
 
 // KnownHostsLine is the known_hosts line for this server ("[127.0.0.1]:port
 // ssh-ed25519 AAAA...").
@@ -258,6 +277,7 @@ func (s *Server) serveConn(nc net.Conn) {
 				s.session(nch)
 			}()
 		case "direct-tcpip":
+			s.forwards.Add(1)
 			s.wg.Add(1)
 			go s.directTCPIP(nch)
 		default:

@@ -68,6 +68,9 @@ func TestStartCloseLeavesNoGoroutines(t *testing.T) {
 	if string(got) != "hello" {
 		t.Errorf("forwarded %q", got)
 	}
+	if n := s.Counts(); n.Exec < 1 || n.SFTP < 1 || n.Forward != 1 || n.Total() != n.Exec+n.SFTP+n.Forward {
+		t.Errorf("counted %+v: want the command, the upload's sftp session and one forward", n)
+	}
 	// A command left running is killed by Close.
 	out := make(chan error, 1)
 	go func() {

@@ -39,6 +39,7 @@ func (s *Server) session(nch ssh.NewChannel) {
 				req.Reply(false, nil)
 				continue
 			}
+			s.execs.Add(1)
 			req.Reply(true, nil)
 			s.exec(ch, reqs, p.Command, env)
 			return
@@ -48,6 +49,7 @@ func (s *Server) session(nch ssh.NewChannel) {
 				req.Reply(false, nil)
 				continue
 			}
+			s.sftps.Add(1)
 			req.Reply(true, nil)
 			s.sftp(ch, reqs)
 			return
