@@ -7,8 +7,8 @@
 #
 # It runs, each against real sshd nodes started inside the benchmarks:
 #   ./transport/...      exec fan-out vs OpenSSH ssh, upload vs scp (one node, four nodes)
-#   ./tasks/...          delta staging (bytes shipped vs the whole pack), plan time on
-#                        100 / 1,000 nodes, where those benchmarks exist
+#   ./tasks/...          delta staging (bytes shipped vs the whole pack)
+#   ./cmd/drover/cli/    plan and facts on 100 / 1,000 in-process SSH nodes
 #   ./cmd/drover/e2e/    a rollout of the 8-node lab, drover vs a hand-written ssh/scp script,
 #                        with and without a 512 MiB index per node
 # BENCHTIME (default 3x) is the transport benchmarks' -benchtime; TASKS_BENCHTIME and
@@ -38,7 +38,8 @@ bench() { # label, -bench pattern, -benchtime, packages...
 extra="$*"
 started=$(date +%s)
 bench "transport: drover vs OpenSSH" . "${BENCHTIME:-3x}" ./transport/...
-bench "tasks: delta staging, plan scale" . "${TASKS_BENCHTIME:-1x}" ./tasks/...
+bench "tasks: delta staging" . "${TASKS_BENCHTIME:-1x}" ./tasks/...
+bench "cli: plan and facts on 100 / 1,000 in-process nodes" 'PlanScale|FactsScale' "${TASKS_BENCHTIME:-1x}" ./cmd/drover/cli/
 bench "e2e: rollout vs a hand-written script" RolloutVsScript "${E2E_BENCHTIME:-1x}" ./cmd/drover/e2e/
 
 echo
@@ -100,6 +101,11 @@ function row(figure, value, target, verdict) {
 		printf "\n%s\n", name
 		printf "  %s s/plan   %s round trips/node   %s KiB heap/node   %s ms cpu/node\n", m["s/plan"], m["rtt/node"], m["heap-KiB/node"], m["cpu-ms/node"]
 		if (nodes == 1000) row("plan on 1,000 nodes", m["s/plan"] " s", "< 10 s", ok(m["s/plan"] < 10))
+	} else if ("s/facts" in m) {
+		nodes = name; sub(/.*nodes=/, "", nodes)
+		printf "\n%s\n", name
+		printf "  %s s/facts   %s round trips/node   %s KiB heap/node   %s ms cpu/node\n", m["s/facts"], m["rtt/node"], m["heap-KiB/node"], m["cpu-ms/node"]
+		if (nodes == 1000) row("facts on 1,000 nodes", m["s/facts"] " s", "< 10 s", ok(m["s/facts"] < 10))
 	}
 }
 END {
