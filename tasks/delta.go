@@ -410,9 +410,12 @@ cat > "$S/release.sums.tmp" && mv "$S/release.sums.tmp" "$S/release.sums"
 // which must be the pack's tree exactly (verified, or just unzipped) and
 // untouched by configure and optimize. Failing to make it is no error:
 // base is then absent, which costs only shipping. Every sha256 recorded
-// for base is that of the staged file it is linked to.
-const keepBaseScript = `rm -rf "$S/base.new" || true
-if cp -al "$N" "$S/base.new" 2>/dev/null; then rm -rf "$S/base" && mv "$S/base.new" "$S/base" || true; else rm -rf "$S/base.new" "$S/base" || true; fi`
+// for base is that of the staged file it is linked to. Base's folders are
+// its own (only files are links), so making them writable to remove them
+// changes nothing of any release; drover never writes a file of base.
+const keepBaseScript = `rmbase() { [ ! -e "$1" ] && [ ! -L "$1" ] && return 0; find "$1" -type d ! -perm -u=wx -exec chmod u+wx {} + 2>/dev/null; rm -rf "$1"; }
+rmbase "$S/base.new" || true
+if cp -al "$N" "$S/base.new" 2>/dev/null; then rmbase "$S/base" && mv "$S/base.new" "$S/base" || true; else rmbase "$S/base.new" || true; rmbase "$S/base" || true; fi`
 
 // listTreeScript prints every path under the current folder as
 // NUL-terminated fields (type, mode, size, mtime, link target, path), then

@@ -117,6 +117,10 @@ func (j *Job) preflight(ctx context.Context) error {
 }
 
 // diskNeeded is what staging needs beyond what the node already holds.
+// Base (<state>/base) needs nothing more: staging replaces it with hard
+// links to the staged release, and what it keeps later (the files the
+// optimize step removes from that release) is space the release took
+// when it was unpacked; the base already on the node is counted as used.
 func (j *Job) diskNeeded(ctx context.Context) (int64, error) {
 	var need int64
 	if !j.staged() {
