@@ -26,6 +26,12 @@ import (
 // the controller checks that listing against the pack's manifest, every
 // path, type, mode and sha256, before the tree becomes the staged
 // release. Anything else is the whole pack, pushed and unzipped.
+//
+// A second source is base (<state>/base, see release.go): the last staged
+// release's files as the pack made them, so files the optimize step
+// removed from the running release are copied, not shipped again. Every
+// staging, by delta or whole, replaces base with hard links to the
+// verified (or freshly unzipped) tree before configure touches it.
 
 // deltaMaxShare is the largest delta, as a share of the pack, worth
 // assembling: a bigger one saves little transfer and costs the copies.
@@ -35,16 +41,23 @@ const deltaMaxShare = 0.75
 type delta struct {
 	pack string // the pack's sha256
 	m    *PackManifest
-	// home is the running release's files, with sha256s where known.
-	home  []nodeFile
-	same  []string    // pack files copied from the same path of the running release
-	moved [][2]string // pack files copied from another path: source, destination
-	ship  []PackEntry // pack files and links shipped
+	// home is the running release's files, with sha256s where known;
+	// base is base's.
+	home, base []nodeFile
+	same       []string    // pack files copied from the same path of the running release
+	bsame      []string    // pack files copied from the same path of base
+	moved      [][2]string // pack files copied from another path (of home, or absolute in base): source, destination
+	// fromBase counts the pack files copied from base.
+	fromBase int
+	ship     []PackEntry // pack files and links shipped
 	// stream is the size of the zip that ships them.
 	stream int64
 	// whole says why the whole pack is pushed instead ("" for a delta).
 	whole string
 }
+
+// copied counts the pack files copied on the node.
+func (d *delta) copied() int { return len(d.same) + len(d.bsame) + len(d.moved) }
 
 // shippedFiles counts the regular files the delta ships.
 func (d *delta) shippedFiles() int {
@@ -75,7 +88,7 @@ func (j *Job) prepareDelta(ctx context.Context) *delta {
 		d.whole = m.NoDelta
 		return d
 	}
-	files, _, err := j.listRelease(ctx)
+	files, base, _, err := j.listRelease(ctx)
 	if err != nil {
 		d.whole = err.Error()
 		return d
@@ -88,17 +101,19 @@ func (j *Job) prepareDelta(ctx context.Context) *delta {
 		}
 	}
 	var need []*nodeFile
-	for i := range files {
-		if files[i].SHA256 == "" && sizes[files[i].Size] {
-			need = append(need, &files[i])
+	for _, fs := range [][]nodeFile{files, base} {
+		for i := range fs {
+			if fs[i].SHA256 == "" && sizes[fs[i].Size] {
+				need = append(need, &fs[i])
+			}
 		}
 	}
-	if err := j.hashFiles(ctx, j.Paths.Home, need); err != nil {
+	if err := j.hashFiles(ctx, need); err != nil {
 		d.whole = err.Error()
 		return d
 	}
-	d.home = files
-	d.plan(j.Paths.Delta())
+	d.home, d.base = files, base
+	d.plan(j.Paths.Delta(), j.Paths.Base())
 	if d.whole == "" && float64(d.stream) > deltaMaxShare*float64(j.Pack.Size) {
 		d.whole = fmt.Sprintf("the delta (%s of %s) is not much smaller than the pack", HumanBytes(d.stream), HumanBytes(j.Pack.Size))
 	}
@@ -106,21 +121,27 @@ func (j *Job) prepareDelta(ctx context.Context) *delta {
 }
 
 // plan sorts the pack's files into copied and shipped, and sizes the
-// stream that unzips into dir.
-func (d *delta) plan(dir string) {
-	d.same, d.moved, d.ship = nil, nil, nil
-	at := map[string]string{}  // path -> sha256
-	src := map[string]string{} // sha256 -> first path holding it
-	slices.SortFunc(d.home, func(a, b nodeFile) int { return strings.Compare(a.Path, b.Path) })
-	for _, f := range d.home {
-		if f.SHA256 == "" {
-			continue
+// stream that unzips into dir. base is base's folder. The running
+// release is preferred, then base, the same path before another.
+func (d *delta) plan(dir, base string) {
+	d.same, d.bsame, d.moved, d.ship, d.fromBase = nil, nil, nil, nil, 0
+	index := func(files []nodeFile) (at, src map[string]string) {
+		at = map[string]string{}  // path -> sha256
+		src = map[string]string{} // sha256 -> first path holding it
+		slices.SortFunc(files, func(a, b nodeFile) int { return strings.Compare(a.Path, b.Path) })
+		for _, f := range files {
+			if f.SHA256 == "" {
+				continue
+			}
+			at[f.Path] = f.SHA256
+			if _, ok := src[f.SHA256]; !ok {
+				src[f.SHA256] = f.Path
+			}
 		}
-		at[f.Path] = f.SHA256
-		if _, ok := src[f.SHA256]; !ok {
-			src[f.SHA256] = f.Path
-		}
+		return at, src
 	}
+	at, src := index(d.home)
+	bat, bsrc := index(d.base)
 	for _, e := range d.m.Entries {
 		switch e.Type {
 		case 'l':
@@ -128,14 +149,20 @@ func (d *delta) plan(dir string) {
 		case 'f':
 			if at[e.Path] == e.SHA256 {
 				d.same = append(d.same, e.Path)
+			} else if bat[e.Path] == e.SHA256 {
+				d.bsame = append(d.bsame, e.Path)
+				d.fromBase++
 			} else if s, ok := src[e.SHA256]; ok {
 				d.moved = append(d.moved, [2]string{s, e.Path})
+			} else if s, ok := bsrc[e.SHA256]; ok {
+				d.moved = append(d.moved, [2]string{path.Join(base, s), e.Path})
+				d.fromBase++
 			} else {
 				d.ship = append(d.ship, e)
 			}
 		}
 	}
-	if len(d.same)+len(d.moved) == 0 {
+	if d.copied() == 0 {
 		d.whole = "the running release holds none of the pack's files"
 		return
 	}
@@ -207,7 +234,7 @@ func (d *delta) writeStream(w io.Writer, raw func(PackEntry) (io.Reader, error),
 		e, _ := d.m.Entry(mv[1])
 		fmodes[e.Mode] = append(fmodes[e.Mode], mv[1])
 	}
-	for _, p := range d.same {
+	for _, p := range append(slices.Clone(d.same), d.bsame...) {
 		e, _ := d.m.Entry(p)
 		fmodes[e.Mode] = append(fmodes[e.Mode], p)
 	}
@@ -215,6 +242,9 @@ func (d *delta) writeStream(w io.Writer, raw func(PackEntry) (io.Reader, error),
 		return err
 	}
 	if err := ctl("same", d.same...); err != nil {
+		return err
+	}
+	if err := ctl("bsame", d.bsame...); err != nil {
 		return err
 	}
 	if err := ctl("moved", moved...); err != nil {
@@ -309,7 +339,7 @@ func (j *Job) stageDelta(ctx context.Context, d *delta) error {
 		pw.CloseWithError(err)
 		werr <- err
 	}()
-	script := j.vars() + "D=" + q(dir) + `
+	script := j.vars() + "D=" + q(dir) + "; B=" + q(j.Paths.Base()) + `
 rm -f "$S/staged.json"
 rm -rf "$D" "$N"
 mkdir -p "$D"
@@ -322,6 +352,7 @@ cd "$R"
 xargs -0 -r mkdir -p -- < "$D/ctl/implied"
 cd "$H"
 xargs -0 -r cp --reflink=auto --preserve=mode,timestamps --parents -t "$R" -- < "$D/ctl/same"
+if [ -s "$D/ctl/bsame" ]; then (cd "$B" && xargs -0 -r cp --reflink=auto --preserve=mode,timestamps --parents -t "$R" -- < "$D/ctl/bsame"); fi
 xargs -0 -r -n 2 cp --reflink=auto --preserve=mode,timestamps -- < "$D/ctl/moved"
 cd "$R"
 for m in "$D"/ctl/fmode/* "$D"/ctl/dmode/*; do
@@ -351,13 +382,17 @@ done
 	if err != nil {
 		return fmt.Errorf("verify the assembled release against the pack: %w", err)
 	}
-	// Verified: only now does it become the staged release.
+	// Verified: only now does it become the staged release, and base.
+	// Base's files are linked to the staged release's, so they have the
+	// same sizes and mtimes: the sha256s just verified are base's too.
 	sums := append(slices.Clone(d.home), staged...)
+	sums = append(sums, asBase(staged)...)
 	script = j.vars() + "D=" + q(dir) + `
 [ -d "$D/r" ]
 rm -rf "$N"
 mv "$D/r" "$N"
 rm -rf "$D"
+` + keepBaseScript + `
 mkdir -p "$S/packs"
 find "$S/packs" -name '*.zip' ! -name ` + q(j.Pack.SHA256+".zip") + ` -delete
 cat > "$S/release.sums.tmp" && mv "$S/release.sums.tmp" "$S/release.sums"
@@ -365,11 +400,22 @@ cat > "$S/release.sums.tmp" && mv "$S/release.sums.tmp" "$S/release.sums"
 	if _, err := shIn(ctx, j.Conn, script, formatSums(sums)); err != nil {
 		return fmt.Errorf("put the assembled release in place: %w", err)
 	}
-	j.journal(ctx, Record{Step: "stage", Phase: PhaseNote, Detail: fmt.Sprintf("staged by delta: shipped %s of %s (%d of %d files; %d copied from the running release, %d of them from another path); every file verified against the pack",
-		HumanBytes(d.stream), HumanBytes(j.Pack.Size), d.shippedFiles(), d.m.Files, len(d.same)+len(d.moved), len(d.moved))})
+	j.journal(ctx, Record{Step: "stage", Phase: PhaseNote, Detail: fmt.Sprintf("staged by delta: shipped %s of %s (%d of %d files; %d copied from the running release and the last staged pack's own files, %d of them from another path, %d from the pack's own files); every file verified against the pack",
+		HumanBytes(d.stream), HumanBytes(j.Pack.Size), d.shippedFiles(), d.m.Files, d.copied(), len(d.moved), d.fromBase)})
 	j.recordPristine(ctx)
 	return j.writeStagedState(ctx, StagedState{Pack: j.Pack.SHA256, Level: j.Pack.Level})
 }
+
+// keepBaseScript replaces base with hard links to the staged release $N,
+// which must be the pack's tree exactly (verified, or just unzipped) and
+// untouched by configure and optimize. Failing to make it is no error:
+// base is then absent, which costs only shipping. Every sha256 recorded
+// for base is that of the staged file it is linked to. Base's folders are
+// its own (only files are links), so making them writable to remove them
+// changes nothing of any release; drover never writes a file of base.
+const keepBaseScript = `rmbase() { [ ! -e "$1" ] && [ ! -L "$1" ] && return 0; find "$1" -type d ! -perm -u=wx -exec chmod u+wx {} + 2>/dev/null; rm -rf "$1"; }
+rmbase "$S/base.new" || true
+if cp -al "$N" "$S/base.new" 2>/dev/null; then rmbase "$S/base" && mv "$S/base.new" "$S/base" || true; else rmbase "$S/base.new" || true; rmbase "$S/base" || true; fi`
 
 // listTreeScript prints every path under the current folder as
 // NUL-terminated fields (type, mode, size, mtime, link target, path), then

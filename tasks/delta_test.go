@@ -323,14 +323,19 @@ func TestReleaseSumsCache(t *testing.T) {
 			edited := filepath.Join(p.Home, "lib/c.jar")
 			os.Chmod(edited, 0o644)
 			mustWrite(t, edited, []byte("changed"))
-			files, _, err := f.job.listRelease(ctx)
+			files, base, _, err := f.job.listRelease(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(files) == 0 {
 				t.Fatal("nothing listed")
 			}
-			for _, nf := range files {
+			// Base is linked to the staged release: c.jar, edited in
+			// place in home, changed in base too, and is hashed again.
+			if len(base) != len(files) {
+				t.Errorf("base lists %d files, home %d", len(base), len(files))
+			}
+			for _, nf := range append(files, base...) {
 				switch {
 				case nf.Path == "lib/c.jar" && nf.SHA256 != "":
 					t.Errorf("the edited %s kept its cached sha256", nf.Path)

@@ -14,7 +14,9 @@ import (
 //	    packs/<sha256>.zip   pushed packs
 //	    staged/              the next release, built while the old one serves
 //	    delta/               a staged release being assembled by delta, before it is verified
-//	    release.sums         sha256s of the releases' files by path, size and mtime (a cache)
+//	    base/                hard links to the last staged pack's own files, taken before
+//	                         configure and optimize touched them: a second source for delta staging
+//	    release.sums         sha256s of the releases' (and base's) files by path, size and mtime (a cache)
 //	    staged.json          how far the staged release got (pack, configured, optimized)
 //	    pristine/<sha256>/   a pack's own copies of its carried configuration files
 //	                         (the staged pack's and the installed release's), for
@@ -53,3 +55,4 @@ func (p Paths) Pristine(sha string) string {
 func (p Paths) StagedState() string { return path.Join(p.State, "staged.json") }
 func (p Paths) Delta() string       { return path.Join(p.State, "delta") }
 func (p Paths) Sums() string        { return path.Join(p.State, "release.sums") }
+func (p Paths) Base() string        { return path.Join(p.State, "base") }

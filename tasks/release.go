@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,20 @@ import (
 // path, size and modification time (to the nanosecond), so a file is
 // hashed again only when one of them changed. The cache only saves work:
 // whatever is assembled from it is verified against the pack before use.
+//
+// Base (<state>/base) is a second source: hard links to the files of the
+// last staged release as the pack made them, taken before configure and
+// optimize changed it, so the files profileSetup.sh removes from the
+// running release are still on the node. Its files share inodes with that
+// release (now home, or the previous or a failed release): a file changed
+// in place there changes in base too. That is safe only because of two
+// things, which must stay so: the cache is keyed by size and mtime to the
+// nanosecond, so a file written since it was hashed is hashed again (its
+// mtime moved), and the assembled tree is verified, every file's sha256,
+// against the pack, so a file changed with its size and mtime kept (cp -p
+// over it) is caught there and the whole pack is pushed instead. Base's
+// files are cached under their path prefixed with basePrefix, which no
+// path of a release listing can start with.
 
 // nodeFile is one regular file of a release on the node.
 type nodeFile struct {
@@ -25,6 +40,7 @@ type nodeFile struct {
 	Size   int64
 	MTime  string // find's %T@, compared as text
 	SHA256 string // "" when unknown
+	Base   bool   // a file of base, not of the release in home
 }
 
 type sumKey struct {
@@ -32,7 +48,28 @@ type sumKey struct {
 	size        int64
 }
 
-func (f nodeFile) key() sumKey { return sumKey{f.Path, f.MTime, f.Size} }
+// basePrefix marks base's files in the cache: find's %P never starts
+// with a slash.
+const basePrefix = "/base/"
+
+func (f nodeFile) key() sumKey {
+	p := f.Path
+	if f.Base {
+		p = basePrefix + p
+	}
+	return sumKey{p, f.MTime, f.Size}
+}
+
+// asBase returns the files as base's: base is made of hard links to
+// them, so each has the same size and mtime.
+func asBase(files []nodeFile) []nodeFile {
+	out := make([]nodeFile, len(files))
+	for i, f := range files {
+		f.Base = true
+		out[i] = f
+	}
+	return out
+}
 
 // runtimePaths are folders of a running release that are never content of
 // a pack and can be large: logs and temporary files.
@@ -74,27 +111,48 @@ func runBig(ctx context.Context, c Conn, script string, stdin []byte) (string, e
 }
 
 // listRelease lists the files of the release in home (without the
-// persisted data and runtime folders) with the sha256s the cache knows,
-// and the cache itself. It changes nothing. A missing home lists nothing.
-func (j *Job) listRelease(ctx context.Context) (files []nodeFile, cache map[sumKey]string, err error) {
+// persisted data and runtime folders) and of base, with the sha256s the
+// cache knows, and the cache itself. It changes nothing. A missing home
+// lists nothing; a missing base lists no base files.
+func (j *Job) listRelease(ctx context.Context) (files, base []nodeFile, cache map[sumKey]string, err error) {
 	skip := append(j.persistPaths(), runtimePaths...)
+	list := `find . ` + findPrunes(skip) + ` -type f -printf '%s\t%T@\t%P\0' 2>/dev/null || true
+`
 	script := j.vars() + `[ -d "$H" ] || exit 0
-cd "$H"
-find . ` + findPrunes(skip) + ` -type f -printf '%s\t%T@\t%P\0' 2>/dev/null || true
+(cd "$H" && ` + list + `)
+printf 'base\0'
+B=` + q(j.Paths.Base()) + `
+if [ -d "$B" ]; then (cd "$B" && ` + list + `); fi
 printf 'cache\0'
 cat "$S/release.sums" 2>/dev/null || true
 `
 	out, err := runBig(ctx, j.Conn, script, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list the running release: %w", err)
+		return nil, nil, nil, fmt.Errorf("list the running release: %w", err)
 	}
-	list, cached, _ := strings.Cut(out, "cache\x00")
-	files = parseFileList(list)
-	cache = parseSums(cached)
+	// The markers are records of their own, without the tabs every file's
+	// record has, so a file named "cache" is not one.
+	var sect [3]strings.Builder
+	at := 0
+	for _, rec := range strings.SplitAfter(out, "\x00") {
+		switch {
+		case at == 0 && rec == "base\x00":
+			at = 1
+		case at <= 1 && rec == "cache\x00":
+			at = 2
+		default:
+			sect[at].WriteString(rec)
+		}
+	}
+	files, base = parseFileList(sect[0].String()), asBase(parseFileList(sect[1].String()))
+	cache = parseSums(sect[2].String())
 	for i, f := range files {
 		files[i].SHA256 = cache[f.key()]
 	}
-	return files, cache, nil
+	for i, f := range base {
+		base[i].SHA256 = cache[f.key()]
+	}
+	return files, base, cache, nil
 }
 
 // parseFileList reads find's "size\tmtime\tpath\0" records.
@@ -134,7 +192,7 @@ func parseSums(s string) map[sumKey]string {
 // formatSums renders cache records, sorted by path.
 func formatSums(files []nodeFile) []byte {
 	files = slices.Clone(files)
-	slices.SortFunc(files, func(a, b nodeFile) int { return strings.Compare(a.Path, b.Path) })
+	slices.SortFunc(files, func(a, b nodeFile) int { return strings.Compare(a.key().path, b.key().path) })
 	var b bytes.Buffer
 	seen := map[sumKey]bool{}
 	for _, f := range files {
@@ -142,29 +200,36 @@ func formatSums(files []nodeFile) []byte {
 			continue
 		}
 		seen[f.key()] = true
-		fmt.Fprintf(&b, "%s\t%d\t%s\t%s\x00", f.SHA256, f.Size, f.MTime, f.Path)
+		fmt.Fprintf(&b, "%s\t%d\t%s\t%s\x00", f.SHA256, f.Size, f.MTime, f.key().path)
 	}
 	return b.Bytes()
 }
 
-// hashFiles computes, on the node, the sha256 of the files of dir named
-// (relative to it) and fills them in. A file that vanished keeps "".
-func (j *Job) hashFiles(ctx context.Context, dir string, files []*nodeFile) error {
+// hashFiles computes, on the node, the sha256 of the files named (home's
+// relative to home, base's to base) and fills them in, in one command. A
+// file that vanished keeps "".
+func (j *Job) hashFiles(ctx context.Context, files []*nodeFile) error {
 	if len(files) == 0 {
 		return nil
 	}
 	var in bytes.Buffer
-	for _, f := range files {
-		in.WriteString("./" + f.Path + "\x00")
+	name := func(f *nodeFile) string {
+		if f.Base {
+			return path.Join(j.Paths.Base(), f.Path)
+		}
+		return path.Join(j.Paths.Home, f.Path)
 	}
-	out, err := runBig(ctx, j.Conn, "cd "+q(dir)+" && xargs -0 -r sha256sum -- 2>/dev/null", in.Bytes())
+	for _, f := range files {
+		in.WriteString(name(f) + "\x00")
+	}
+	out, err := runBig(ctx, j.Conn, "xargs -0 -r sha256sum -- 2>/dev/null", in.Bytes())
 	var xe *transport.ExitError
 	if err != nil && !errors.As(err, &xe) {
 		return fmt.Errorf("hash the running release: %w", err)
 	}
 	sums := parseSha256sum(out)
 	for _, f := range files {
-		f.SHA256 = sums[f.Path]
+		f.SHA256 = sums[name(f)]
 	}
 	return nil
 }

@@ -117,6 +117,10 @@ func (j *Job) preflight(ctx context.Context) error {
 }
 
 // diskNeeded is what staging needs beyond what the node already holds.
+// Base (<state>/base) needs nothing more: staging replaces it with hard
+// links to the staged release, and what it keeps later (the files the
+// optimize step removes from that release) is space the release took
+// when it was unpacked; the base already on the node is counted as used.
 func (j *Job) diskNeeded(ctx context.Context) (int64, error) {
 	var need int64
 	if !j.staged() {
@@ -150,7 +154,10 @@ func stageStep() Step {
 			if d.whole == "" {
 				ch = Change{Summary: fmt.Sprintf("ship %s of %s (%s; delta from the running release: %s of %s files)",
 					HumanBytes(d.stream), j.Pack.Top, HumanBytes(j.Pack.Size), thousands(d.shippedFiles()), thousands(d.m.Files)), Bytes: d.stream}
-				ch.Details = append(ch.Details, fmt.Sprintf("copy %s files from the running release (%d from another path); verify every file against the pack", thousands(len(d.same)+len(d.moved)), len(d.moved)))
+				ch.Details = append(ch.Details, fmt.Sprintf("copy %s files from the running release (%d from another path); verify every file against the pack", thousands(d.copied()-d.fromBase), len(d.moved)))
+				if d.fromBase > 0 {
+					ch.Details = append(ch.Details, fmt.Sprintf("copy %s files the running release lacks (removed by the optimize step, or changed since) from the last staged pack's own files in %s", thousands(d.fromBase), j.Paths.Base()))
+				}
 			} else {
 				ch = Change{Summary: fmt.Sprintf("push %s (%s) and unpack it beside home (whole pack: %s)", j.Pack.Top, HumanBytes(j.Pack.Size), d.whole), Bytes: j.Pack.Size}
 			}
@@ -258,7 +265,8 @@ if ! out=$(unzip -q %s -d "$S/unpack" 2>&1); then rm -rf "$S/unpack"; echo "unzi
 mv "$S/unpack/"%s "$N" && rm -rf "$S/unpack"
 # For the sha256 cache; a find without -printf costs only the cache.
 { cd "$N" && find . -type f -printf '%%s\t%%T@\t%%P\0'; } 2>/dev/null || true
-`, q(remote), q(j.Pack.Top), j.Pack.Top, q(j.Pack.Top))
+%s
+`, q(remote), q(j.Pack.Top), j.Pack.Top, q(j.Pack.Top), keepBaseScript)
 	out, err := runBig(ctx, j.Conn, script, nil)
 	if err != nil {
 		var said string
@@ -273,7 +281,8 @@ mv "$S/unpack/"%s "$N" && rm -rf "$S/unpack"
 }
 
 // recordUnpackedSums writes the sha256 cache for a release unzipped from
-// the pack. A failure costs only hashing on the next update.
+// the pack, and for base, linked to it. A failure costs only hashing on
+// the next update.
 func (j *Job) recordUnpackedSums(ctx context.Context, d *delta, listing string) {
 	m, err := j.Pack.Manifest()
 	if err != nil {
@@ -286,6 +295,8 @@ func (j *Job) recordUnpackedSums(ctx context.Context, d *delta, listing string) 
 	for _, f := range parseFileList(listing) {
 		if e, ok := m.Entry(f.Path); ok && e.Type == 'f' && e.Size == f.Size {
 			f.SHA256 = e.SHA256
+			sums = append(sums, f)
+			f.Base = true
 			sums = append(sums, f)
 		}
 	}
