@@ -231,12 +231,18 @@ printf 'start %s\n' "$(date +%s)"
 	b.WriteString(`  [ -e "$H/$p" ] || continue
   rm -rf "$N/$p"; mkdir -p "$(dirname "$N/$p")"
   (cd "$H" && find "$p" -printf ` + findFormat + ` | sed 's/^/a /') || true
+  # The originals are hashed while they are copied (a second reader of the
+  # same pages); a file that changes meanwhile hashes differently from its
+  # copy and is copied again after the stop.
+  (cd "$H" && find "$p" -type f -print0 | xargs -0 -r sha256sum | sed 's/^/h /' > "$S/precopy.h") 2>/dev/null &
+  hashing=$!
   if ! err=$(cp -a --reflink=auto "$H/$p" "$N/$p" 2>&1); then
-    case $err in *"No space"*) printf '%s\n' "$err" | tail -n 2 >&2; exit 28;; esac
+    case $err in *"No space"*) kill $hashing 2>/dev/null; printf '%s\n' "$err" | tail -n 2 >&2; exit 28;; esac
     printf 'cpfail %s\n' "$p"
   fi
+  wait $hashing || true
   (cd "$N" && find "$p" -printf ` + findFormat + ` | sed 's/^/b /') || true
-  (cd "$H" && find "$p" -type f -print0 | xargs -0 -r sha256sum | sed 's/^/h /') || true
+  cat "$S/precopy.h"; rm -f "$S/precopy.h"
   (cd "$N" && find "$p" -type f -print0 | xargs -0 -r sha256sum | sed 's/^/c /') || true
 done
 `)
