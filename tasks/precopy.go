@@ -349,6 +349,11 @@ cat "$S/precopy.rec"; echo drover-precopy-end
 			}
 		}
 		recopy = append(recopy, name)
+		if _, in := dst[name]; in {
+			// Removed first, never written over: the staged file may be a
+			// hard link (base/) that must keep its content.
+			fmt.Fprintf(&ops, "x%s\n", name)
+		}
 		fmt.Fprintf(&ops, "c%s\n", name)
 	}
 	var b strings.Builder
