@@ -120,6 +120,11 @@ type StagedState struct {
 	// PreCopied says the data was copied while the old server ran; the
 	// persist step then copies again only what changed since.
 	PreCopied bool `json:"precopied,omitempty"`
+	// DataPaths are the paths of the staged tree that hold the running
+	// release's data (pre-copied or persisted) instead of the pack's own
+	// files: a staged release whose inventory no longer persists one of
+	// them is staged again.
+	DataPaths []string `json:"data_paths,omitempty"`
 	// PersistedFrom fingerprints the data the copy was taken from; a
 	// server that ran since changes it, and the copy is taken again.
 	PersistedFrom string `json:"persisted_from,omitempty"`

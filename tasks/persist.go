@@ -163,6 +163,7 @@ func (j *Job) persisted(ctx context.Context, sums map[string]string, stamp, how 
 	j.journal(ctx, Record{Step: "persist", Phase: PhaseNote, Detail: how, Sums: sums})
 	st := j.stagedState()
 	st.Persisted, st.PersistedFrom, st.PreCopied = true, stamp, false
+	st.DataPaths = j.persistPaths()
 	return j.writeStagedState(ctx, st)
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -221,14 +222,23 @@ func decodeRecord(s string) (copyRecord, bool) {
 // with: the post-stop pass does, from the stopped server's files.
 func (j *Job) precopy(ctx context.Context) error {
 	paths := j.persistPaths()
+	// Before anything is copied: a pre-copy cut off midway has already
+	// replaced some of the pack's own files with the node's.
+	if st := j.stagedState(); !sameSet(st.DataPaths, paths) {
+		st.DataPaths = union(st.DataPaths, paths)
+		if err := j.writeStagedState(ctx, st); err != nil {
+			return err
+		}
+	}
 	var b strings.Builder
 	b.WriteString(j.vars())
 	b.WriteString(`[ -d "$N" ] || { echo "the staged release $N is missing" >&2; exit 1; }
 rm -f "$S/precopy.rec"
 printf 'start %s\n' "$(date +%s)"
 `)
-	fmt.Fprintf(&b, "for p in %s; do\n", transport.QuoteAll(paths...))
-	b.WriteString(`  [ -e "$H/$p" ] || continue
+	fmt.Fprintf(&b, "i=0\nfor p in %s; do\n", transport.QuoteAll(paths...))
+	b.WriteString(`  i=$((i+1))
+  [ -e "$H/$p" ] || continue
   rm -rf "$N/$p"; mkdir -p "$(dirname "$N/$p")"
   (cd "$H" && find "$p" -printf ` + findFormat + ` | sed 's/^/a /') || true
   # The originals are hashed while they are copied (a second reader of the
@@ -237,7 +247,12 @@ printf 'start %s\n' "$(date +%s)"
   (cd "$H" && find "$p" -type f -print0 | xargs -0 -r sha256sum | sed 's/^/h /' > "$S/precopy.h") 2>/dev/null &
   hashing=$!
   if ! err=$(cp -a --reflink=auto "$H/$p" "$N/$p" 2>&1); then
-    case $err in *"No space"*) kill $hashing 2>/dev/null; printf '%s\n' "$err" | tail -n 2 >&2; exit 28;; esac
+    case $err in *"No space"*)
+      kill $hashing 2>/dev/null; wait $hashing 2>/dev/null || :
+      printf '%s\n' "$err" | tail -n 2 >&2
+      k=0; for q in ` + transport.QuoteAll(paths...) + `; do k=$((k+1)); [ $k -gt $i ] || rm -rf "$N/$q"; done # the space back to the serving node
+      exit 28;;
+    esac
     printf 'cpfail %s\n' "$p"
   fi
   wait $hashing || true
@@ -289,7 +304,7 @@ done
 	}
 	j.journal(ctx, Record{Step: "precopy", Phase: PhaseNote, Detail: fmt.Sprintf("%d files (%s) copied and verified while the server ran; %d changed lately or while copied, copied again after the stop", len(rec.files), HumanBytes(kept), racy)})
 	st := j.stagedState()
-	st.PreCopied = true
+	st.PreCopied, st.DataPaths = true, paths
 	return j.writeStagedState(ctx, st)
 }
 
@@ -322,6 +337,17 @@ cat "$S/precopy.rec"; echo drover-precopy-end
 		return nil, "", false, nil
 	}
 	src, dst := l.trees['a'], l.trees['b']
+	// A path home lacks is left as the staged release has it (the pack's
+	// own files), as the full copy does.
+	carried := func(name string) bool {
+		for _, p := range paths {
+			if _, in := src[p]; in && (name == p || strings.HasPrefix(name, p+"/")) {
+				return true
+			}
+		}
+		return false
+	}
+	maps.DeleteFunc(dst, func(name string, _ entry) bool { return !carried(name) })
 
 	// What to remove from the copy, what to copy again, which directories
 	// to make or fix.
@@ -384,6 +410,7 @@ fi
 	if err != nil {
 		return nil, "", true, fmt.Errorf("copy the data that changed: %w", err)
 	}
+	maps.DeleteFunc(after.trees['b'], func(name string, _ entry) bool { return !carried(name) })
 	if err := sameListing(after.trees['a'], after.trees['b']); err != nil {
 		return nil, "", true, fmt.Errorf("the copy of the data is not the stopped server's: %w; the staged release was not switched in", err)
 	}
@@ -472,4 +499,18 @@ func treeSums(paths []string, files map[string]string, tree map[string]entry) ma
 func stampScript(paths []string) string {
 	return "printf 'stamp %s\\n' \"$(cd \"$H\" && for p in " + transport.QuoteAll(paths...) +
 		"; do [ ! -e \"$p\" ] || find \"$p\" -exec stat -c '%n %s %Y %i' {} +; done | LC_ALL=C sort | sha256sum | cut -c1-32)\"\n"
+}
+
+func sameSet(a, b []string) bool {
+	return len(a) == len(b) && len(union(a, b)) == len(a)
+}
+
+func union(a, b []string) []string {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -260,3 +260,97 @@ func TestPreCopyThenServerRanAgain(t *testing.T) {
 	}
 	checkUpdated(t, tl, n, b)
 }
+
+// TestPreCopyThenResetLocalData: a node prepared (its data pre-copied into
+// the staged release), then the operator sets reset_local_data and applies
+// again: the new release starts with the pack's own databases, not the
+// copy of the old node's.
+func TestPreCopyThenResetLocalData(t *testing.T) {
+	tl := newLab(t, "4.4.0", "30s", specs("gw-1", "gateway-worker")...)
+	n := tl.node(t, "gw-1")
+	marker := filepath.Join(n.Home, "repository/database/OLD-NODE.mv.db")
+	if err := os.WriteFile(marker, []byte("old node data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	if err := tl.job(t, "gw-1", "run-prep", &recorder{}).Prepare(ctx); err != nil {
+		t.Fatalf("prepare: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(tasks.NewPaths(n.Home).Staged(), "repository/database/OLD-NODE.mv.db")); err != nil {
+		t.Fatalf("the pre-copy did not copy the old node's database: %v", err)
+	}
+	tl.inv.Update.ResetLocalData = true
+	tl.inv.Persist, tl.inv.OptionalPersist = nil, nil
+	if err := apply(tl.job(t, "gw-1", "run-reset", &recorder{})); err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("reset_local_data: the new release started with the old node's pre-copied repository/database")
+	}
+}
+
+// TestAbsentPathKeepsTheStagedReleasesOwn: a persisted path the running
+// release lacks is left as the staged release has it, after a pre-copy
+// (delta pass) as after a full copy.
+func TestAbsentPathKeepsTheStagedReleasesOwn(t *testing.T) {
+	for _, delta := range []bool{false, true} {
+		t.Run(map[bool]string{false: "full copy", true: "after a pre-copy"}[delta], func(t *testing.T) {
+			tl := newLab(t, "4.4.0", "30s", specs("gw-1", "gateway-worker")...)
+			n := tl.node(t, "gw-1")
+			if err := os.RemoveAll(filepath.Join(n.Home, "repository/data")); err != nil {
+				t.Fatal(err)
+			}
+			own := filepath.Join(tasks.NewPaths(n.Home).Staged(), "repository/data/pack-own.db")
+			rec := &recorder{}
+			rec.on = func(e tasks.Event) {
+				if e.Step == "persist" && e.Type == tasks.EventStepStarted {
+					if err := os.MkdirAll(filepath.Dir(own), 0o755); err != nil {
+						t.Error(err)
+					}
+					if err := os.WriteFile(own, []byte("the pack's own"), 0o644); err != nil {
+						t.Error(err)
+					}
+					if !delta {
+						os.Remove(filepath.Join(stateDir(n), "precopy.rec")) // the full copy then
+					}
+				}
+			}
+			if err := apply(tl.job(t, "gw-1", "run", rec)); err != nil {
+				t.Fatalf("apply: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(n.Home, "repository/data/pack-own.db")); err != nil {
+				t.Errorf("the staged release's own repository/data/pack-own.db is gone: %v", err)
+			}
+		})
+	}
+}
+
+// TestCutOffPreparationIsNotAnInterruptedUpdate: Ctrl-C while a node is
+// prepared ahead of its turn leaves it serving, its last run "prepared",
+// not an update to resume first.
+func TestCutOffPreparationIsNotAnInterruptedUpdate(t *testing.T) {
+	tl := newLab(t, "4.4.0", "30s", specs("gw-1", "gateway-worker")...)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec := &recorder{}
+	rec.on = func(e tasks.Event) {
+		if e.Step == "precopy" && e.Type == tasks.EventStepStarted {
+			cancel()
+		}
+	}
+	if err := tl.job(t, "gw-1", "run-prep", rec).Prepare(ctx); err == nil {
+		t.Fatal("the cut-off preparation reported success")
+	}
+	f := tl.probe(t, "gw-1")
+	if f.LastRun == nil || f.LastRun.Outcome != tasks.OutcomePrepared || !f.Running || !f.Healthy {
+		t.Errorf("after the cut-off preparation: last run %+v, running %t, healthy %t; want prepared, running, healthy", f.LastRun, f.Running, f.Healthy)
+	}
+	j := tl.job(t, "gw-1", "run-2", &recorder{})
+	if _, err := j.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if j.Interrupted() {
+		t.Error("the next run sees an interrupted update to resume first")
+	}
+}

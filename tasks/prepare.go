@@ -61,6 +61,11 @@ func (j *Job) Prepare(ctx context.Context) error {
 			j.journal(wctx, Record{Step: s.Name, Phase: PhaseFail, Target: target, Detail: oneLine(err.Error())})
 			if ctx.Err() == nil {
 				j.journal(wctx, Record{Step: "run", Phase: OutcomeFailed, Target: target, Detail: oneLine(err.Error()) + "; the old release still serves"})
+			} else {
+				// Cut off (Ctrl-C): nothing was taken out of service, so
+				// nothing is to resume first; the next run goes on from
+				// what the node's state says.
+				j.journal(wctx, Record{Step: "run", Phase: OutcomePrepared, Target: target, Detail: "cut off at " + s.Name + "; the old release still serves"})
 			}
 			cancel()
 			j.Sink.Emit(Event{Type: EventWarning, Node: j.Node.Name, Step: s.Name, Message: "preparing ahead of the node's turn failed: " + err.Error() + "; the node's turn tries again"})

@@ -31,7 +31,17 @@ func (j *Job) switched() bool {
 // staged reports whether the staged release is the target pack.
 func (j *Job) staged() bool {
 	st := j.facts.Staged
-	return j.Pack != nil && st != nil && st.Exists && st.Pack == j.Pack.SHA256
+	if j.Pack == nil || st == nil || !st.Exists || st.Pack != j.Pack.SHA256 {
+		return false
+	}
+	for _, p := range st.DataPaths {
+		if !slices.Contains(j.persistPaths(), p) {
+			// It holds the old node's data where the inventory now wants
+			// the pack's own files (reset_local_data, a path dropped).
+			return false
+		}
+	}
+	return true
 }
 
 func (j *Job) writeStagedState(ctx context.Context, st StagedState) error {
