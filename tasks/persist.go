@@ -34,42 +34,37 @@ func persistStep() Step {
 				}
 				ch.Details = append(ch.Details, "the data changed since it was copied (the old release ran again): copy it again")
 			}
-			sizes, err := j.persistSizes(ctx)
-			if err != nil {
-				return ch, err
-			}
-			for _, p := range j.persistPaths() {
-				if sz, ok := sizes[p]; ok {
-					ch.Details = append(ch.Details, fmt.Sprintf("%s (%s)", p, HumanBytes(sz)))
-					ch.Bytes += sz
-				} else if !slices.Contains(j.Inv.OptionalPersist, p) {
-					ch.Details = append(ch.Details, p+" (absent on the node; nothing to carry)")
-				}
-			}
-			return ch, nil
+			return ch, j.dataDetails(ctx, &ch, true)
 		},
 		Apply: func(ctx context.Context, j *Job) error { return j.persist(ctx) },
 	}
 }
 
-// persistSizes measures the persisted data in home (du, KiB), once per
-// probe of the node: the sizes are for the plan and the disk check, and a
-// step in the middle of the downtime should not pay for them again.
+// persistSizes is the persisted data's size in home (du, KiB), as the
+// last probe measured it: the sizes are for the plan and the disk check,
+// and a step in the middle of the downtime should not pay for them again.
+// dataDetails lists on ch each persisted path with its size and adds the
+// sizes to its bytes; absent names the paths the node lacks too.
+func (j *Job) dataDetails(ctx context.Context, ch *Change, absent bool) error {
+	sizes, err := j.persistSizes(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range j.persistPaths() {
+		if sz, ok := sizes[p]; ok {
+			ch.Details = append(ch.Details, fmt.Sprintf("%s (%s)", p, HumanBytes(sz)))
+			ch.Bytes += sz
+		} else if absent && !slices.Contains(j.Inv.OptionalPersist, p) {
+			ch.Details = append(ch.Details, p+" (absent on the node; nothing to carry)")
+		}
+	}
+	return nil
+}
+
 func (j *Job) persistSizes(ctx context.Context) (map[string]int64, error) {
 	if j.facts != nil && j.facts.persistSizes != nil {
 		return j.facts.persistSizes, nil // measured by the last probe (probeOptions)
 	}
-	if j.sizes != nil && j.sizesOf == j.facts {
-		return j.sizes, nil
-	}
-	sizes, err := j.measurePersisted(ctx)
-	if err == nil {
-		j.sizes, j.sizesOf = sizes, j.facts
-	}
-	return sizes, err
-}
-
-func (j *Job) measurePersisted(ctx context.Context) (map[string]int64, error) {
 	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\" 2>/dev/null || exit 0\nfor p in "+transport.QuoteAll(j.persistPaths()...)+"; do [ -e \"$p\" ] && printf '%s\\t' \"$p\" && du -sk \"$p\" | cut -f1; done; true")
 	if err != nil {
 		return nil, fmt.Errorf("measure persisted data: %w", err)
@@ -171,12 +166,11 @@ func (j *Job) persisted(ctx context.Context, sums map[string]string, stamp, how 
 // and inode, cheaply: a server that ran since the copy changes it (H2
 // rewrites its files on close, the index commits a new segments_N).
 func (j *Job) dataStamp(ctx context.Context) (string, error) {
-	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\nfor p in "+transport.QuoteAll(j.persistPaths()...)+
-		"; do [ ! -e \"$p\" ] || find \"$p\" -exec stat -c '%n %s %Y %i' {} +; done | LC_ALL=C sort | sha256sum | cut -c1-32")
+	out, err := sh(ctx, j.Conn, j.vars()+"cd \"$H\"\n"+stampScript(j.persistPaths()))
 	if err != nil {
 		return "", fmt.Errorf("fingerprint the data: %w", err)
 	}
-	return strings.TrimSpace(out), nil
+	return strings.TrimPrefix(strings.TrimSpace(out), "stamp "), nil
 }
 
 func switchStep() Step {

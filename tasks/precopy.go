@@ -51,17 +51,7 @@ func precopyStep() Step {
 				return Change{Done: true, Summary: "the server is stopped: the data is copied after the stop step"}, nil
 			}
 			ch := Change{Summary: "copy the Solr index and H2 databases into the staged release while the server serves, checksums verified; after the stop only what changed is copied again"}
-			sizes, err := j.persistSizes(ctx)
-			if err != nil {
-				return ch, err
-			}
-			for _, p := range j.persistPaths() {
-				if sz, ok := sizes[p]; ok {
-					ch.Details = append(ch.Details, fmt.Sprintf("%s (%s)", p, HumanBytes(sz)))
-					ch.Bytes += sz
-				}
-			}
-			return ch, nil
+			return ch, j.dataDetails(ctx, &ch, false)
 		},
 		Apply: func(ctx context.Context, j *Job) error { return j.precopy(ctx) },
 	}

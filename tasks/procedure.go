@@ -35,9 +35,6 @@ type Job struct {
 	Redial func(ctx context.Context) (Conn, error)
 
 	facts *Facts
-	// sizes are the persisted data's sizes measured for facts.
-	sizes   map[string]int64
-	sizesOf *Facts
 	// planning is set by PlanNode: its probe also runs the log health
 	// checks, for CheckHealth.
 	planning bool

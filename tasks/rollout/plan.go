@@ -348,19 +348,13 @@ func Make(o *Options, probed []NodePlan) *Plan {
 	return p
 }
 
-// makeWave orders one profile's nodes into batches under the capacity
-// rule: at no moment more than max_unavailable nodes of the profile out of
-// service, counting every node of it that is out of service already
-// (stopped, crashed, unhealthy, unreachable, locked, drained mid-update),
-// selected or not. Nodes that need the update and are out of service
-// already go first, all at once: they cost no capacity; interrupted nodes
-// come next, then the rest, in batches of what capacity is left. When none
-// is left, they are blocked. Apply makes the same choice again before
-// each batch, from a fresh look at the profile.
-func makeWave(inv *inventory.Inventory, prof string, nodes []NodePlan, number int, warnings *[]string) (Wave, bool) {
-	w := Wave{Number: number, Profile: prof, MaxUnavailable: inv.MaxUnavailable(prof)}
-	down := map[string]string{}
-	var queue []NodePlan
+// sortWave starts one profile's wave: the nodes outside --limit, those
+// skipped, the queue of those to update, and which nodes are out of
+// service already (down). ok is false when no node of the profile is
+// selected.
+func sortWave(inv *inventory.Inventory, prof string, nodes []NodePlan, number int) (w Wave, down map[string]string, queue []NodePlan, ok bool) {
+	w = Wave{Number: number, Profile: prof, MaxUnavailable: inv.MaxUnavailable(prof)}
+	down = map[string]string{}
 	selected := 0
 	for _, np := range nodes {
 		if np.Down == "" && (np.Action == ActionUnreachable || np.Action == ActionLocked) {
@@ -381,7 +375,21 @@ func makeWave(inv *inventory.Inventory, prof string, nodes []NodePlan, number in
 		}
 		selected++
 	}
-	if selected == 0 {
+	return w, down, queue, selected > 0
+}
+
+// makeWave orders one profile's nodes into batches under the capacity
+// rule: at no moment more than max_unavailable nodes of the profile out of
+// service, counting every node of it that is out of service already
+// (stopped, crashed, unhealthy, unreachable, locked, drained mid-update),
+// selected or not. Nodes that need the update and are out of service
+// already go first, all at once: they cost no capacity; interrupted nodes
+// come next, then the rest, in batches of what capacity is left. When none
+// is left, they are blocked. Apply makes the same choice again before
+// each batch, from a fresh look at the profile.
+func makeWave(inv *inventory.Inventory, prof string, nodes []NodePlan, number int, warnings *[]string) (Wave, bool) {
+	w, down, queue, ok := sortWave(inv, prof, nodes, number)
+	if !ok {
 		return w, false
 	}
 	for first := true; len(queue) > 0; first = false {

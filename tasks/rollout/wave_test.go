@@ -43,30 +43,8 @@ func TestMakeWaveAsEveryBatchPicked(t *testing.T) {
 
 // makeWaveByPicks is makeWave asking pick for every batch.
 func makeWaveByPicks(inv *inventory.Inventory, prof string, nodes []NodePlan, number int, warnings *[]string) (Wave, bool) {
-	w := Wave{Number: number, Profile: prof, MaxUnavailable: inv.MaxUnavailable(prof)}
-	down := map[string]string{}
-	var queue []NodePlan
-	selected := 0
-	for _, np := range nodes {
-		if np.Down == "" && (np.Action == ActionUnreachable || np.Action == ActionLocked) {
-			np.Down = np.Action
-		}
-		if np.Down != "" {
-			w.OutOfService++
-			down[np.Node] = np.Down
-		}
-		switch np.Action {
-		case ActionOutside:
-			w.Outside = append(w.Outside, np)
-			continue
-		case ActionUpdate, ActionResume, ActionReconfigure:
-			queue = append(queue, np)
-		default:
-			w.Skipped = append(w.Skipped, np)
-		}
-		selected++
-	}
-	if selected == 0 {
+	w, down, queue, ok := sortWave(inv, prof, nodes, number)
+	if !ok {
 		return w, false
 	}
 	for len(queue) > 0 {
